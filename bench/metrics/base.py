@@ -1,0 +1,71 @@
+"""The metric interface. A metric owns its sample rate: it resamples a copy and never mutates inputs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.audio.resample import RESAMPLER, resample
+
+Direction = Literal["lower", "higher"]
+
+
+class Metric(ABC):
+    """Scores a degraded signal against a reference.
+
+    The reference-side work (:meth:`prepare`) is split from :meth:`score` so that a run computes it once per
+    clip and reuses it for every vocoder. Inputs are mono float32 [T] arrays at ``sr`` Hz, already aligned
+    to the same length by the harness.
+    """
+
+    name: str
+    direction: Direction
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    @abstractmethod
+    def sample_rate(self, domain: str) -> int:
+        """Rate in Hz the metric computes at for ``domain``."""
+
+    @abstractmethod
+    def variant(self, domain: str) -> dict[str, Any]:
+        """Exact definition of the value (package, version, parameters); stored with every value."""
+
+    @abstractmethod
+    def prepare(self, ref: np.ndarray, sr: int, domain: str) -> Any:
+        """Reference-side state for ``ref`` [T] at ``sr`` Hz."""
+
+    @abstractmethod
+    def score(self, state: Any, deg: np.ndarray, sr: int, domain: str) -> float:
+        """Value for ``deg`` [T] at ``sr`` Hz against the reference prepared as ``state``."""
+
+    def __call__(self, ref: np.ndarray, deg: np.ndarray, sr: int, domain: str = "music") -> float:
+        return self.score(self.prepare(ref, sr, domain), deg, sr, domain)
+
+    def to_rate(self, x: np.ndarray, sr: int, domain: str) -> np.ndarray:
+        """A copy of ``x`` [T] at this metric's rate for ``domain``."""
+        return resample(x, sr, self.sample_rate(domain))
+
+    def common_variant(self, domain: str) -> dict[str, Any]:
+        return {"metric": self.name, "direction": self.direction, "sample_rate": self.sample_rate(domain),
+                "resampler": RESAMPLER}
+
+
+@dataclass(frozen=True)
+class MetricEntry:
+    """Registry metadata of a metric."""
+
+    name: str
+    factory: Callable[..., Metric]  # factory(device=...) -> Metric
+    direction: Direction
+    description: str
+    perfect: float  # value for identical signals
+    gpu_capable: bool = False
+    requires: tuple[str, ...] = ()  # modules that must import (optional backends)
+    extra: str | None = None
+    cost: str = ""  # rough CPU cost, shown by `bench metrics`

@@ -1,0 +1,20 @@
+"""Registered metrics: one module each; optional backends register only when their package imports."""
+
+from __future__ import annotations
+
+import functools
+
+from bench.metrics.base import MetricEntry
+from bench.registry import Registry, collect
+
+BUILTIN_MODULES = (
+    "bench.metrics.mrstft",
+    "bench.metrics.mrmel",
+    "bench.metrics.cdpam",
+    "bench.metrics.visqol",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def metric_registry() -> Registry[MetricEntry]:
+    return collect("metric", BUILTIN_MODULES)

@@ -1,0 +1,41 @@
+"""Registered vocoders: one module each, listed here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.registry import Registry, collect
+from bench.vocoders.base import LoadOptions, Vocoder
+from bench.vocoders.weights import WeightSpec
+
+
+@dataclass(frozen=True)
+class VocoderEntry:
+    """Registry metadata of a vocoder; ``factory`` builds it (weights resolved by the caller)."""
+
+    name: str
+    factory: Callable[[LoadOptions], Vocoder]
+    sample_rate: int
+    description: str
+    weights: WeightSpec | None = None
+    gpu_capable: bool = False
+    extra: str | None = None  # pip extra that provides an optional dependency
+    default_params: dict[str, Any] = field(default_factory=dict)
+    family: str = "baseline"  # "reference", "anchor", "baseline", "neural"
+
+
+#: Modules that define ``ENTRY``; one file per vocoder.
+BUILTIN_MODULES = (
+    "bench.vocoders.reference",
+    "bench.vocoders.anchors",
+    "bench.vocoders.griffinlim",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def vocoder_registry() -> Registry[VocoderEntry]:
+    """The registry of built-in vocoders (built once; immutable afterwards by convention)."""
+    return collect("vocoder", BUILTIN_MODULES)
