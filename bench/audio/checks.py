@@ -37,3 +37,28 @@ def validate(x: np.ndarray, sr: int, *, min_samples: int = 1024, what: str = "si
     level = rms_dbfs(x)
     if level < SILENCE_DBFS:
         raise AudioError(f"{what}: silent (RMS {level:.1f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
+
+
+#: Fraction of samples stuck at full scale above which a source is rejected as clipped.
+MAX_CLIPPED_FRACTION = 0.01
+
+
+def clipped_fraction(x: np.ndarray, run: int = 3) -> float:
+    """Fraction of samples of [T] that sit in runs of >= ``run`` consecutive samples at |x| >= 0.999 of full scale.
+
+    Runs, not single peaks: a master that merely touches 0 dBFS is not clipped; flat-topped waveforms are.
+    """
+    hot = np.abs(x) >= 0.999
+    if not hot.any():
+        return 0.0
+    edges = np.diff(np.concatenate(([0], hot.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    return float(lengths[lengths >= run].sum()) / x.size
+
+
+def check_clipping(x: np.ndarray, what: str = "signal") -> None:
+    """Raise :class:`AudioError` if more than ``MAX_CLIPPED_FRACTION`` of ``x`` [T] is clipped."""
+    frac = clipped_fraction(x)
+    if frac > MAX_CLIPPED_FRACTION:
+        raise AudioError(f"{what}: clipped ({frac:.1%} of samples flat at full scale)")

@@ -1,0 +1,1 @@
+"""Results store (SQLite under results/<run>/) and what is rendered from it (tables, plots, report)."""

@@ -1,0 +1,65 @@
+"""What produced a result: package versions, platform, device, git commit (recorded with every run)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("vocoder-bench", "torch", "numpy", "scipy", "soundfile", "soxr", "pyloudnorm", "librosa", "auraloss",
+            "cdpam", "visqol-python", "ai-edge-litert", "numba", "huggingface_hub", "bigvgan")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    root = path or Path(__file__).resolve().parent.parent
+    try:
+        res = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine()
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
+    from bench.errors import BenchError
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError("--device cuda requested but torch sees no CUDA device (use --device cpu or auto)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise BenchError(f"unknown device {device!r}: use auto, cpu or cuda[:N]")
+    return device
+
+
+def environment(device: str) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": __import__("os").cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "device_name": device_name(device),
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+    }

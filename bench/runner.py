@@ -1,0 +1,205 @@
+"""`bench run`: dataset -> references -> copy-synthesis per vocoder -> metrics -> results store.
+
+Each stage skips what the store already holds, so a rerun of the same command (for example after the
+process was killed) computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from bench.environment import environment, resolve_device
+from bench.errors import AudioError, BenchError, MissingWeightsError
+from bench.metrics.base import Metric
+from bench.metrics.registry import metric_registry
+from bench.references import Reference, load_or_prepare
+from bench.results.store import ResultsStore
+from bench.scoring import ScoreStats, score_all
+from bench.synthesis import is_current, render, render_key
+from bench.vocoders.base import LoadOptions
+from bench.vocoders.registry import VocoderEntry, vocoder_registry
+from bench.vocoders.weights import missing_message, resolve
+from bench_datasets.base import Clip
+from bench_datasets.registry import dataset_registry
+
+EVAL_SR = 44100
+DEFAULT_METRICS = ("mrstft", "mrmel", "cdpam", "visqol")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run (stored in the run's database)."""
+
+    out: Path
+    dataset: str = "demo"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    vocoders: list[str] | None = None  # None = every registered vocoder that is ready
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    limit: int | None = None  # clips per domain
+    domain: str | None = None  # only this domain
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int = 4
+    loudness_lufs: float | None = -24.0
+    eval_sample_rate: int = EVAL_SR
+    weights: dict[str, str] = field(default_factory=dict)
+    models_dir: str | None = None
+    vocoder_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: bool = True
+
+    def record(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        d.pop("progress")
+        return d
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    clips_ok: int
+    clips_failed: list[tuple[str, str]]
+    rendered: dict[str, int]
+    render_failures: list[tuple[str, str, str]]
+    scores: ScoreStats
+    timings: dict[str, float]
+
+
+def ready_vocoders(models_dir: Path | None = None, weights: dict[str, str] | None = None) -> list[str]:
+    """Registered vocoders whose weights are found (vocoders without weights are always ready)."""
+    out = []
+    for e in vocoder_registry():
+        if e.weights is None or resolve(e.name, e.weights, override=(weights or {}).get(e.name),
+                                        models_dir=models_dir).ready:
+            out.append(e.name)
+    return out
+
+
+def select_clips(clips: Sequence[Clip], limit: int | None, domain: str | None) -> list[Clip]:
+    """The first ``limit`` clips of each domain in dataset order (optionally one domain only)."""
+    counts: dict[str, int] = {}
+    out = []
+    for c in clips:
+        if domain and c.domain != domain:
+            continue
+        if limit is not None and counts.get(c.domain, 0) >= limit:
+            continue
+        counts[c.domain] = counts.get(c.domain, 0) + 1
+        out.append(c)
+    return out
+
+
+def load_options(entry: VocoderEntry, cfg: RunConfig, device: str) -> LoadOptions:
+    """Resolve weights (raising MissingWeightsError in one line) and parameters of one vocoder."""
+    weights_path = None
+    if entry.weights is not None:
+        models_dir = Path(cfg.models_dir) if cfg.models_dir else None
+        res = resolve(entry.name, entry.weights, override=cfg.weights.get(entry.name), models_dir=models_dir,
+                      download=True)
+        if not res.ready:
+            raise MissingWeightsError(missing_message(entry.name, entry.weights, res))
+        weights_path = str(res.path)
+    params = {**entry.default_params, **cfg.vocoder_params.get(entry.name, {})}
+    dev = device if entry.gpu_capable else "cpu"
+    return LoadOptions(device=dev, precision=cfg.precision, weights_path=weights_path, params=params)
+
+
+def _check_compatible(store: ResultsStore, cfg: RunConfig) -> None:
+    """A run directory holds one dataset/reference definition; vocoders and metrics may be added to it."""
+    old = store.config()
+    if not old:
+        return
+    keys = ("dataset", "dataset_options", "loudness_lufs", "eval_sample_rate")
+    diff = [k for k in keys if old.get(k) != cfg.record().get(k)]
+    if diff:
+        raise BenchError(f"{cfg.out} holds a run with different {', '.join(diff)} "
+                         f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); use another --out")
+
+
+def run(cfg: RunConfig) -> RunSummary:
+    """Execute (or resume) a run. Raises BenchError for bad names/missing weights before any work."""
+    device = resolve_device(cfg.device)
+    vreg, mreg = vocoder_registry(), metric_registry()
+    models_dir = Path(cfg.models_dir) if cfg.models_dir else None
+    names = cfg.vocoders if cfg.vocoders is not None else ready_vocoders(models_dir, cfg.weights)
+    entries = [vreg.get(n) for n in names]
+    # Fail fast, in one line, before any audio is touched.
+    options = {e.name: load_options(e, cfg, device) for e in entries}
+    metric_entries = [mreg.get(m) for m in cfg.metrics]
+    dentry = dataset_registry().get(cfg.dataset)
+    dataset = dentry.factory(**cfg.dataset_options)
+    clips = select_clips(dataset.clips(), cfg.limit, cfg.domain)
+    if not clips:
+        raise BenchError(f"dataset {cfg.dataset!r} gave no clips" + (f" for domain {cfg.domain}" if cfg.domain else ""))
+
+    store = ResultsStore.create(cfg.out)
+    try:
+        _check_compatible(store, cfg)
+        old = store.config()
+        record = cfg.record()
+        record["vocoders"] = list(dict.fromkeys([*names, *(old.get("vocoders") or [])]))
+        record["metrics"] = list(dict.fromkeys([*(old.get("metrics") or []), *cfg.metrics]))
+        record["dataset_description"] = dataset.describe()
+        store.set_meta("config", record)
+        store.set_meta("environment", environment(device))
+        timings: dict[str, float] = {}
+
+        # 1. references
+        t0 = time.perf_counter()
+        refs: list[Reference] = []
+        failed: list[tuple[str, str]] = []
+        for clip in tqdm(clips, desc="references", unit="clip", disable=not cfg.progress):
+            try:
+                refs.append(load_or_prepare(store, clip, cfg.dataset, cfg.eval_sample_rate, cfg.loudness_lufs))
+            except (AudioError, OSError, ValueError) as err:
+                msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+                store.put_clip(clip.id, dataset=cfg.dataset, domain=clip.domain, path=clip.path, offset=clip.offset,
+                               duration=clip.duration, sha256=clip.sha256, meta=clip.meta, status="error", error=msg)
+                store.put_failure("reference", msg, clip_id=clip.id)
+                failed.append((clip.id, msg))
+        timings["load"] = time.perf_counter() - t0
+
+        # 2. synthesis, one vocoder loaded at a time
+        rendered: dict[str, int] = {}
+        render_failures: list[tuple[str, str, str]] = []
+        for e in entries:
+            t0 = time.perf_counter()
+            opts = options[e.name]
+            key = render_key(e.name, opts.params, opts.precision, opts.weights_path)
+            pending = [r for r in refs if not is_current(store, e.name, r.clip.id, key)]
+            results = []
+            vocoder = None
+            with tqdm(total=len(refs), initial=len(refs) - len(pending), desc=f"synth {e.name}", unit="clip",
+                      disable=not cfg.progress) as bar:
+                if pending:
+                    vocoder = e.factory(opts)
+                    results = render(store, e.name, vocoder, pending, key=key, batch_size=cfg.batch_size,
+                                     progress=bar.update)
+            rendered[e.name] = sum(r.ok for r in results)
+            render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]
+            timings[f"synthesis:{e.name}"] = time.perf_counter() - t0
+            del vocoder
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+        # 3. metrics, reference-side work once per clip
+        metrics: dict[str, Metric] = {}
+        for me in metric_entries:
+            metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
+        metric_timings: dict[str, float] = {}
+        with tqdm(total=len(refs), desc="metrics", unit="clip", disable=not cfg.progress) as bar:
+            stats = score_all(store, refs, names, metrics, progress=bar.update, timings=metric_timings)
+        timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
+        store.set_meta("last_timings", timings)
+        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings)
+    finally:
+        store.close()

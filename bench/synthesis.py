@@ -1,0 +1,127 @@
+"""Copy-synthesis stage: reference -> vocoder's own rate and front-end -> vocoder -> aligned output on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.align import align_to_reference
+from bench.audio import resample, save_audio
+from bench.errors import BenchError
+from bench.references import Reference
+from bench.results.store import ResultsStore
+from bench.vocoders.base import DTYPES, Vocoder
+from bench_datasets.base import sha256_samples
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    clip_id: str
+    ok: bool
+    error: str | None = None
+
+
+def render_key(name: str, params: dict, precision: str, weights_path: str | None) -> str:
+    """Hash of what determines a vocoder's output: name, parameters, precision and the weight files' names and
+    sizes (renders with another key are redone). Computable without loading the vocoder."""
+    files: list[tuple[str, int]] = []
+    if weights_path:
+        p = Path(weights_path)
+        files = sorted((f.name, f.stat().st_size) for f in (p.iterdir() if p.is_dir() else [p]) if f.is_file())
+    key = {"name": name, "params": params, "precision": precision, "weights": files}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_current(store: ResultsStore, name: str, clip_id: str, key: str) -> bool:
+    row = store.render(name, clip_id)
+    return bool(row and row["config_hash"] == key and row["path"].is_file())
+
+
+def batches(refs: Sequence[Reference], batch_size: int, max_length_ratio: float = 1.25) -> list[list[Reference]]:
+    """Group references of similar length (sorted by length; a batch never mixes lengths > ratio apart)."""
+    order = sorted(refs, key=lambda r: r.audio.size)
+    out: list[list[Reference]] = []
+    for r in order:
+        if out and len(out[-1]) < batch_size and r.audio.size <= out[-1][0].audio.size * max_length_ratio:
+            out[-1].append(r)
+        else:
+            out.append([r])
+    return out
+
+
+def _synthesise_batch(vocoder: Vocoder, batch: list[Reference]) -> tuple[list[np.ndarray], float]:
+    """Run one batch; items are zero-padded at the end to a common length and trimmed after.
+
+    Returns per-item outputs [T'_i] at the vocoder's rate and the wall seconds of the batch.
+    """
+    sr_v = vocoder.sample_rate
+    inputs = [resample(r.audio, r.sample_rate, sr_v) for r in batch]
+    longest = max(x.size for x in inputs)
+    x = torch.zeros(len(inputs), longest)
+    for i, a in enumerate(inputs):
+        x[i, : a.size] = torch.from_numpy(a)
+    dtype = DTYPES[vocoder.options.precision]
+    if vocoder.device.type == "cuda":
+        torch.cuda.synchronize(vocoder.device)
+    start = time.perf_counter()
+    with torch.autocast(vocoder.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        y = vocoder.copy_synthesis(x)
+    if vocoder.device.type == "cuda":
+        torch.cuda.synchronize(vocoder.device)
+    seconds = time.perf_counter() - start
+    y = y.detach().float().cpu().numpy()
+    hop = y.shape[-1] / longest  # output samples per input sample
+    return [y[i, : int(round(a.size * hop))] for i, a in enumerate(inputs)], seconds
+
+
+def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Reference], *, key: str,
+           batch_size: int = 1, progress: Callable[[int], None] | None = None) -> list[RenderResult]:
+    """Render ``refs`` with ``vocoder`` into the run, stored under render ``key`` (see :func:`render_key`).
+
+    The caller passes only the references that need rendering.
+    """
+    todo = list(refs)
+    results: list[RenderResult] = []
+    for batch in batches(todo, batch_size):
+        try:
+            outs, seconds = _synthesise_batch(vocoder, batch)
+        except BenchError:
+            raise
+        except Exception as err:  # a failing batch is retried item by item so one bad clip costs one item
+            if len(batch) > 1:
+                for r in batch:
+                    results += render(store, name, vocoder, [r], key=key, batch_size=1, progress=progress)
+                continue
+            msg = f"{type(err).__name__}: {err}".splitlines()[0]
+            store.put_failure("synthesis", msg, vocoder=name, clip_id=batch[0].clip.id)
+            results.append(RenderResult(batch[0].clip.id, False, msg))
+            if progress:
+                progress(1)
+            continue
+        audio_seconds = sum(r.audio.size / r.sample_rate for r in batch)
+        for r, out in zip(batch, outs):
+            if not np.all(np.isfinite(out)):
+                msg = f"output has {int(np.count_nonzero(~np.isfinite(out)))} non-finite samples"
+                store.put_failure("synthesis", msg, vocoder=name, clip_id=r.clip.id)
+                results.append(RenderResult(r.clip.id, False, msg))
+            else:
+                aligned = align_to_reference(out, vocoder.sample_rate, r.audio.size, r.sample_rate)
+                save_audio(store.audio_path(name, r.clip.id), aligned.audio, r.sample_rate)
+                store.put_render(
+                    name, r.clip.id, sample_rate=r.sample_rate, n_samples=aligned.audio.size,
+                    sha256=sha256_samples(aligned.audio), native_sample_rate=vocoder.sample_rate,
+                    length_diff=aligned.length_diff, rtf=audio_seconds / seconds if seconds > 0 else None,
+                    seconds=seconds * (r.audio.size / r.sample_rate) / audio_seconds,
+                    device=str(vocoder.device), precision=vocoder.options.precision, batch_size=len(batch),
+                    config_hash=key)
+                results.append(RenderResult(r.clip.id, True))
+            if progress:
+                progress(1)
+    return results

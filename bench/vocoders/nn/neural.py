@@ -1,0 +1,128 @@
+"""Shared loading logic of the checkpoint-compatible neural vocoders (BigVGAN, HiFi-GAN, Vocos).
+
+``LoadOptions.params`` understood by every subclass:
+
+- ``config`` (dict): architecture keys that override the checkpoint's config file (or the built-in published
+  config when ``random_init``); tests build tiny models this way through the same code path.
+- ``random_init`` (bool, default False): build with seeded random weights and no checkpoint (tests, speed
+  benchmarks). Never used silently: without it, missing weights are an error.
+- ``seed`` (int, default 0): seed of the random initialisation (the global RNG is left untouched).
+- ``remove_weight_norm`` (bool, default True): fold weight norm into plain weights after loading (same output,
+  less work per forward pass); False keeps the training-time parametrisation.
+
+Precision: the model runs in ``options.precision`` (fp32/bf16/fp16); features are cast to it and the audio is
+returned as float32.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.errors import MissingWeightsError
+from bench.vocoders.base import DTYPES, LoadOptions, Vocoder
+from bench.vocoders.nn.checkpoint import CheckpointError
+from bench.vocoders.nn.weightnorm import remove_weight_norm
+from bench.vocoders.weights import WeightSpec
+
+#: Keys of ``LoadOptions.params`` handled here (subclasses may add their own).
+NEURAL_PARAMS = ("config", "random_init", "seed", "remove_weight_norm")
+
+
+class NeuralVocoder(Vocoder):
+    """A vocoder whose network is built from an architecture config and a published state dict.
+
+    Subclasses set ``name`` (registry name, used in messages) and ``weights``, and implement
+    :meth:`default_config`, :meth:`read_checkpoint`, :meth:`build` and :meth:`generate`.
+    """
+
+    name: str
+    weights: WeightSpec
+
+    def __init__(self, options: LoadOptions) -> None:
+        super().__init__(options)
+        p = options.params
+        unknown = sorted(set(p) - set(NEURAL_PARAMS) - set(self.extra_params()))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown params {', '.join(unknown)}; known: "
+                             f"{', '.join(NEURAL_PARAMS + self.extra_params())}")
+        if options.precision not in DTYPES:
+            raise ValueError(f"{self.name}: precision must be one of {', '.join(DTYPES)}")
+        self.dtype = DTYPES[options.precision]
+        self.random_init = bool(p.get("random_init", False))
+        self.seed = int(p.get("seed", 0))
+        self.weight_norm_removed = bool(p.get("remove_weight_norm", True))
+        override = dict(p.get("config") or {})
+        if self.random_init:
+            config, state, source = {**self.default_config(), **override}, None, "random initialisation"
+        else:
+            directory = self._weights_dir()
+            config, state, source = self.read_checkpoint(directory)
+            config = {**config, **override}
+        self.architecture = config
+        self.source = source
+        # Build under a private RNG so that random initialisation is reproducible and leaves global state alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            try:
+                model = self.build(config, state, source)
+            except (ValueError, KeyError, TypeError) as err:
+                raise CheckpointError(f"{self.name}: invalid architecture config ({source}): {err}") from None
+        model.eval()
+        model.requires_grad_(False)
+        if self.weight_norm_removed:
+            remove_weight_norm(model)
+        self.model = model.to(device=self.device, dtype=self.dtype)
+
+    # -- subclass interface ------------------------------------------------------------------------------------
+    def extra_params(self) -> tuple[str, ...]:
+        """Additional ``params`` keys a subclass accepts."""
+        return ()
+
+    @abstractmethod
+    def default_config(self) -> dict[str, Any]:
+        """The published architecture (and front-end) config, used for random initialisation."""
+
+    @abstractmethod
+    def read_checkpoint(self, directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
+        """(config, state dict, description of the source) from the published files in ``directory``."""
+
+    @abstractmethod
+    def build(self, config: dict[str, Any], state: dict[str, torch.Tensor] | None, source: str) -> nn.Module:
+        """The network for ``config`` with ``state`` loaded strictly (random weights when None).
+
+        Also sets ``sample_rate`` and ``mel`` from ``config``. Raises ValueError for an invalid config.
+        """
+
+    @abstractmethod
+    def generate(self, features: torch.Tensor) -> torch.Tensor:
+        """Run the network: features [B, ...] (on device, in the model dtype) -> audio [B, T] or [B, 1, T]."""
+
+    # -- Vocoder -------------------------------------------------------------------------------------------------
+    def _weights_dir(self) -> Path:
+        if self.options.weights_path is None:
+            raise MissingWeightsError(
+                f"{self.name}: no weights given (expected {', '.join(self.weights.files)}); resolve them with "
+                f"bench.vocoders.weights.resolve or pass params random_init=True for an untrained model")
+        path = Path(self.options.weights_path)
+        return path.parent if path.is_file() else path
+
+    def synthesise(self, features: torch.Tensor) -> torch.Tensor:
+        """Audio [B, T] (float32, ``sample_rate`` Hz) from features [B, ...] of :meth:`analyse`."""
+        if features.dim() == 2:
+            features = features.unsqueeze(0)
+        audio = self.generate(features.to(device=self.device, dtype=self.dtype))
+        return audio.reshape(audio.shape[0], -1).float()
+
+    def config(self) -> dict[str, Any]:
+        out = super().config()
+        out.update(architecture=self.architecture, weights_source=self.source,
+                   weight_norm_removed=self.weight_norm_removed)
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
