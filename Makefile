@@ -1,0 +1,44 @@
+# Two entry points that work on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Demo size: DEMO_LIMIT clips per domain (music and speech), all four metrics. See README "Demo size".
+DEMO_LIMIT ?= 4
+DEMO_OUT   ?= results/demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast browser-deps clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned: 2.13.0 resolves to the local CPU wheel, and every later install sees
+# the requirement satisfied, so no CUDA build is ever pulled in. torchaudio is never installed.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 'torch was replaced: ' + torch.__version__)"
+	touch $(STAMP)
+
+# Headless Chromium from Debian for the listening-page browser test (apt-get update once, as root).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium missing and not root: the browser test will be skipped"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/bench datasets prepare demo
+	$(BIN)/bench run --dataset demo --limit $(DEMO_LIMIT) --out $(DEMO_OUT) --quiet
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Without the slow and network-marked tests.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not network and not browser" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
