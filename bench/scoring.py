@@ -60,22 +60,41 @@ def score_clip(store: ResultsStore, ref: Reference, vocoders: Sequence[str], met
         ref_seconds = time.perf_counter() - start
         if timings is not None:
             timings[mname] = timings.get(mname, 0.0) + ref_seconds
+        loaded = []
         for v, row in todo:
             try:
                 if v not in degraded:
                     degraded[v], _ = sf.read(str(row["path"]), dtype="float32")
-                start = time.perf_counter()
-                value = metric.score(state, degraded[v], ref.sample_rate, domain)
-                seconds = time.perf_counter() - start
-                if not np.isfinite(value):
-                    raise BenchError(f"metric returned {value}")
+                loaded.append(v)
             except Exception as err:
-                store.put_failure("metric", _short(err), vocoder=v, clip_id=ref.clip.id, metric=mname)
+                store.put_failure("metric", f"cannot read render: {_short(err)}", vocoder=v, clip_id=ref.clip.id,
+                                  metric=mname)
+                stats.failed += 1
+        if not loaded:
+            continue
+        start = time.perf_counter()
+        try:
+            values = metric.score_many(state, [degraded[v] for v in loaded], ref.sample_rate, domain)
+            per_item = [(time.perf_counter() - start) / len(loaded)] * len(loaded)
+        except Exception:  # isolate the item that fails; the others still get their values
+            values, per_item = [], []
+            for v in loaded:
+                t = time.perf_counter()
+                try:
+                    values.append(metric.score(state, degraded[v], ref.sample_rate, domain))
+                except Exception as err:
+                    values.append(err)
+                per_item.append(time.perf_counter() - t)
+        if timings is not None:
+            timings[mname] = timings.get(mname, 0.0) + sum(per_item)
+        for v, value, seconds in zip(loaded, values, per_item):
+            if not isinstance(value, Exception) and not np.isfinite(value):
+                value = BenchError(f"metric returned {value}")
+            if isinstance(value, Exception):
+                store.put_failure("metric", _short(value), vocoder=v, clip_id=ref.clip.id, metric=mname)
                 stats.failed += 1
                 continue
-            if timings is not None:
-                timings[mname] = timings.get(mname, 0.0) + seconds
-            store.put_score(v, ref.clip.id, mname, value, variant, seconds=seconds + ref_seconds / len(todo))
+            store.put_score(v, ref.clip.id, mname, float(value), variant, seconds=seconds + ref_seconds / len(todo))
             stats.computed += 1
 
 

@@ -44,6 +44,10 @@ class Metric(ABC):
     def score(self, state: Any, deg: np.ndarray, sr: int, domain: str) -> float:
         """Value for ``deg`` [T] at ``sr`` Hz against the reference prepared as ``state``."""
 
+    def score_many(self, state: Any, degs: list[np.ndarray], sr: int, domain: str) -> list[float]:
+        """Values for several degraded signals of the same reference (metrics override this to batch)."""
+        return [self.score(state, d, sr, domain) for d in degs]
+
     def __call__(self, ref: np.ndarray, deg: np.ndarray, sr: int, domain: str = "music") -> float:
         return self.score(self.prepare(ref, sr, domain), deg, sr, domain)
 

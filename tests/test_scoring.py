@@ -1,0 +1,59 @@
+"""Scoring stage: reference work once per clip, per-item failure isolation, nothing stored twice."""
+
+import numpy as np
+
+from bench.audio import save_audio
+from bench.errors import AudioError
+from bench.metrics.base import Metric
+from bench.references import Reference
+from bench.results.store import ResultsStore
+from bench.scoring import ScoreStats, score_clip
+from bench_datasets.base import Clip
+
+
+class Counting(Metric):
+    name = "counting"
+    direction = "lower"
+
+    def __init__(self):
+        super().__init__("cpu")
+        self.prepared = 0
+
+    def sample_rate(self, domain):
+        return 44100
+
+    def variant(self, domain):
+        return self.common_variant(domain)
+
+    def prepare(self, ref, sr, domain):
+        self.prepared += 1
+        return ref
+
+    def score(self, state, deg, sr, domain):
+        if np.max(np.abs(deg)) > 0.9:
+            raise AudioError("too loud")
+        return float(np.mean(np.abs(state - deg)))
+
+
+def test_reference_prepared_once_and_failures_isolated(tmp_path, music):
+    store = ResultsStore.create(tmp_path / "run")
+    x = music(0.5)
+    store.put_clip("c", dataset="d", domain="music", path="", offset=0, duration=0.5, sha256="")
+    outs = {"a": x * 0.5, "b": x * 2.0, "c": x}
+    for v, y in outs.items():
+        save_audio(store.audio_path(v, "c"), y, 44100)
+        store.put_render(v, "c", sample_rate=44100, n_samples=y.size, sha256="", native_sample_rate=44100,
+                         length_diff=0, rtf=None, seconds=None, device="cpu", precision="fp32", batch_size=1,
+                         config_hash="k")
+    m = Counting()
+    ref = Reference(Clip("c", "music", ""), x, 44100)
+    stats = ScoreStats()
+    score_clip(store, ref, ["a", "b", "c", "missing"], {"counting": m}, stats)
+    assert m.prepared == 1
+    assert (stats.computed, stats.failed) == (2, 1)
+    fail = store.failures()[0]
+    assert fail["vocoder"] == "b" and "too loud" in fail["error"]
+    again = ScoreStats()
+    score_clip(store, ref, ["a", "b", "c"], {"counting": m}, again)
+    assert (again.computed, again.skipped, again.failed) == (0, 2, 1)
+    assert len(store.scores()) == 2
