@@ -110,6 +110,14 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.results.report import write_report
+
+    path = write_report(Path(args.run))
+    print(f"report: {path}")
+    return 0
+
+
 def cmd_vocoders(args: argparse.Namespace) -> int:
     from bench.vocoders.registry import vocoder_registry
     from bench.vocoders.weights import resolve
@@ -264,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rtf", action="store_true", help="add the real-time factor column")
     t.add_argument("--mushra", metavar="TEST_DIR", help="add the MUSHRA column of a listening test")
     t.set_defaults(func=cmd_table)
+
+    rp = sub.add_parser("report", help="write an HTML report (tables, plots, per-clip values with audio) of a run")
+    rp.add_argument("run")
+    rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("vocoders", help="list vocoders and whether their weights are found")
     v.add_argument("--models-dir")
