@@ -1,0 +1,266 @@
+"""Analysis of a listening test: post-screening, per-condition statistics per domain, plots and reports.
+
+Each stored session is one assessor. Trials used: the test's mushra pages, without the training page when the
+test was built by ``bench mushra build`` (its manifest names it; for other webMUSHRA configs every mushra page
+counts). Domains come from the build manifest (clip domain per page); domain ``all`` pools every item.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from mushra.config import ANCHOR35, ANCHOR70, HIDDEN_REFERENCE, TestConfig, find_config, load_config
+from mushra.screening import ScreeningResult, screen
+from mushra.stats import mean_ci95
+from mushra.storage import Storage
+
+MANIFEST_NAME = "manifest.json"
+ALL_DOMAINS = "all"
+
+
+def default_db_path(test_dir: str | Path, cfg: TestConfig) -> Path:
+    """Where a test's submissions are stored: ``<test>/results/<testId>.sqlite`` (never served as audio)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in cfg.testId).strip(".") or "test"
+    return Path(test_dir) / "results" / f"{safe}.sqlite"
+
+
+def read_manifest(test_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(test_dir) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise BenchError(f"{path}: not valid JSON ({err})") from None
+
+
+@dataclass
+class TestResults:
+    """Everything the analysis needs, loaded once."""
+
+    __test__ = False
+
+    test_dir: Path
+    cfg: TestConfig
+    manifest: dict[str, Any] | None
+    storage: Storage
+    trial_domain: dict[str, str]
+    conditions: list[str]
+    ratings: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, test_dir: str | Path, *, db_path: str | Path | None = None,
+             config_name: str | None = None) -> TestResults:
+        test_dir = Path(test_dir)
+        cfg = load_config(find_config(test_dir, config_name))
+        db = Path(db_path) if db_path else default_db_path(test_dir, cfg)
+        if not db.is_file():
+            raise BenchError(f"{test_dir}: no submissions yet ({db} does not exist)")
+        return cls.from_parts(test_dir, cfg, Storage(db))
+
+    @classmethod
+    def from_parts(cls, test_dir: str | Path, cfg: TestConfig, storage: Storage) -> TestResults:
+        test_dir = Path(test_dir)
+        manifest = read_manifest(test_dir)
+        training: set[str] = set()
+        trial_domain: dict[str, str] = {}
+        if manifest:
+            training = {manifest.get("training", {}).get("page_id")} - {None}
+            trial_domain = {it["page_id"]: str(it.get("domain") or ALL_DOMAINS) for it in manifest.get("items", [])}
+        for page in cfg.mushra_pages():
+            if page.id not in training:
+                trial_domain.setdefault(page.id, ALL_DOMAINS)
+        ratings = [
+            {"listener": r["session_uuid"], "trial_id": r["trial_id"], "stimulus": r["stimulus"],
+             "score": float(r["score"]), "domain": trial_domain[r["trial_id"]]}
+            for r in storage.ratings() if r["trial_id"] in trial_domain
+        ]
+        return cls(test_dir, cfg, manifest, storage, trial_domain, _condition_order(cfg, manifest), ratings)
+
+    def screening(self) -> list[ScreeningResult]:
+        return screen(self.ratings)
+
+    def kept_ratings(self) -> list[dict[str, Any]]:
+        excluded = {s.listener for s in self.screening() if s.excluded}
+        return [r for r in self.ratings if r["listener"] not in excluded]
+
+    def domains(self) -> list[str]:
+        found = sorted({d for d in self.trial_domain.values() if d != ALL_DOMAINS})
+        return found + [ALL_DOMAINS]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per (domain, condition) over the screened assessors: mean, ci95, n_ratings, n_listeners."""
+        kept = self.kept_ratings()
+        rows = []
+        for domain in self.domains():
+            sel = [r for r in kept if domain == ALL_DOMAINS or r["domain"] == domain]
+            for cond in self.conditions:
+                scores = [r["score"] for r in sel if r["stimulus"] == cond]
+                if not scores:
+                    continue
+                mean, ci = mean_ci95(scores)
+                rows.append({"domain": domain, "condition": cond, "mean": mean, "ci95": ci,
+                             "n_ratings": len(scores),
+                             "n_listeners": len({r["listener"] for r in sel if r["stimulus"] == cond})})
+        return rows
+
+
+def _condition_order(cfg: TestConfig, manifest: dict[str, Any] | None) -> list[str]:
+    """Reference first, systems under test, then the mid and low anchors."""
+    if manifest and manifest.get("conditions"):
+        order = list(manifest["conditions"])
+    else:
+        order = []
+        for page in cfg.mushra_pages():
+            for c in page.conditions():
+                if c not in order:
+                    order.append(c)
+    head = [c for c in order if c == HIDDEN_REFERENCE]
+    tail = [c for c in (ANCHOR70, ANCHOR35) if c in order]
+    return head + [c for c in order if c not in head and c not in tail] + tail
+
+
+def condition_summary(test_dir: str | Path, *, db_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Per-domain (and ``all``) per-condition rows: domain, condition, mean, ci95, n_ratings, n_listeners.
+
+    Condition names are the vocoder names of the run the test was built from (plus reference/anchor35/anchor70).
+    """
+    return TestResults.load(test_dir, db_path=db_path).summary()
+
+
+# -- reports -----------------------------------------------------------------------------------------
+def _fmt(x: float, nd: int = 1) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+
+
+def markdown_report(res: TestResults) -> str:
+    screening = res.screening()
+    summary = res.summary()
+    kept = [s for s in screening if not s.excluded]
+    lines = [f"# MUSHRA results: {res.cfg.testname} ({res.cfg.testId})", "",
+             f"Assessors: {len(screening)} submitted, {len(kept)} kept after BS.1534-3 post-screening "
+             f"(hidden reference < 90 or mid anchor > 90 in more than 15% of items).", ""]
+    excluded = [s for s in screening if s.excluded]
+    if excluded:
+        lines += ["Excluded assessors:", ""]
+        lines += [f"- `{s.listener}`: {'; '.join(s.reasons)}" for s in excluded]
+        lines.append("")
+    lines += ["Mean score with 95% confidence interval over all scores of the kept assessors "
+              "(t(0.975, N-1)·s/√N, N = number of ratings).", ""]
+    for domain in res.domains():
+        rows = [r for r in summary if r["domain"] == domain]
+        if not rows:
+            continue
+        lines += [f"## {domain}", "", "| condition | mean | ±95% CI | ratings | listeners |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['condition']} | {_fmt(r['mean'])} | {_fmt(r['ci95'])} | {r['n_ratings']} | "
+                  f"{r['n_listeners']} |" for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def summary_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["domain", "condition", "mean", "ci95", "n_ratings", "n_listeners"],
+                       lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def box_plot_png(res: TestResults, *, kept_only: bool = True) -> bytes:
+    """PNG of per-condition score distributions (box = quartiles, whiskers 1.5 IQR) with mean ± 95 % CI,
+    one panel per domain."""
+    # Figure without pyplot: no global backend state, safe in server threads.
+    from matplotlib.figure import Figure
+
+    ratings = res.kept_ratings() if kept_only else res.ratings
+    domains = res.domains()
+    if len(domains) == 2:  # one real domain: "all" would repeat it
+        domains = [ALL_DOMAINS]
+    fig = Figure(figsize=(max(6.0, 1.0 + 0.9 * len(res.conditions)), 3.6 * len(domains)), dpi=100)
+    axes = fig.subplots(len(domains), 1, squeeze=False)[:, 0]
+    for ax, domain in zip(axes, domains):
+        sel = [r for r in ratings if domain == ALL_DOMAINS or r["domain"] == domain]
+        conds = [c for c in res.conditions if any(r["stimulus"] == c for r in sel)]
+        data = [[r["score"] for r in sel if r["stimulus"] == c] for c in conds]
+        if data:
+            ax.boxplot(data, showfliers=True, widths=0.5)
+            for i, vals in enumerate(data, start=1):
+                mean, ci = mean_ci95(vals)
+                ax.errorbar([i + 0.3], [mean], yerr=[[0 if math.isnan(ci) else ci]], fmt="o", color="C3",
+                            markersize=4, capsize=3)
+            ax.set_xticks(range(1, len(conds) + 1), conds, rotation=20, ha="right")
+        else:
+            ax.text(0.5, 0.5, "no ratings", ha="center", va="center", transform=ax.transAxes)
+        ax.set_ylim(-2, 102)
+        ax.set_yticks([0, 20, 40, 60, 80, 100])
+        for y in (20, 40, 60, 80):
+            ax.axhline(y, color="0.85", linewidth=0.6, zorder=0)
+        ax.set_ylabel("MUSHRA score")
+        n_listeners = len({r["listener"] for r in sel})
+        ax.set_title(f"{domain} ({n_listeners} assessors; box: quartiles, red: mean ± 95% CI)", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def analyze(test_dir: str | Path, out_dir: str | Path | None = None, *,
+            db_path: str | Path | None = None) -> tuple[TestResults, dict[str, Path]]:
+    """Screen, summarise and write summary.{csv,json,md}, screening.json and boxplot.png to ``out_dir``
+    (default ``<test>/analysis``). Returns the loaded results and the written files."""
+    res = TestResults.load(test_dir, db_path=db_path)
+    out = Path(out_dir) if out_dir else Path(test_dir) / "analysis"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = res.summary()
+    screening = res.screening()
+    files = {
+        "summary.csv": summary_csv(summary),
+        "summary.json": json.dumps({"test_id": res.cfg.testId, "ci": "t(0.975,N-1)*s/sqrt(N) over ratings",
+                                    "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                              for k, v in r.items()} for r in summary]}, indent=2),
+        "summary.md": markdown_report(res),
+        "screening.json": json.dumps([s.as_dict() for s in screening], indent=2),
+    }
+    written = {}
+    for name, text in files.items():
+        (out / name).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        written[name] = out / name
+    (out / "boxplot.png").write_bytes(box_plot_png(res))
+    written["boxplot.png"] = out / "boxplot.png"
+    return res, written
+
+
+def mushra_csv(storage: Storage, cfg: TestConfig) -> str:
+    """All mushra ratings in webMUSHRA's mushra.csv layout: session_test_id, one column per questionnaire item,
+    session_uuid, trial_id, rating_stimulus, rating_score, rating_time, rating_comment."""
+    sessions = storage.sessions()
+    qnames: list[str] = [str(q.get("name")) for q in cfg.questionnaire() if q.get("name")]
+    for s in sessions:
+        for name, _ in s["participant"]:
+            if name not in qnames:
+                qnames.append(name)
+    by_uuid = {s["uuid"]: s for s in sessions}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["session_test_id", *qnames, "session_uuid", "trial_id", "rating_stimulus", "rating_score",
+                "rating_time", "rating_comment"])
+    for r in storage.ratings():
+        s = by_uuid[r["session_uuid"]]
+        answers = dict(s["participant"])
+        score = r["score"]
+        w.writerow([s["test_id"], *(answers.get(q, "") for q in qnames), r["session_uuid"], r["trial_id"],
+                    r["stimulus"], int(score) if float(score).is_integer() else score,
+                    "" if r["time_ms"] is None else (int(r["time_ms"]) if float(r["time_ms"]).is_integer()
+                                                     else r["time_ms"]),
+                    "" if r["comment"] is None else r["comment"]])
+    return buf.getvalue()

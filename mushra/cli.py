@@ -1,0 +1,119 @@
+"""``bench mushra build|serve|analyze``: mounted into bench's CLI with :func:`register`.
+
+Each handler is ``cmd_x(args) -> int`` and raises :class:`bench.errors.BenchError` for user errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``mushra`` command (subcommands build, serve, analyze); handlers are set as ``func``."""
+    p = subparsers.add_parser("mushra", help="MUSHRA listening tests (ITU-R BS.1534-3, webMUSHRA format)",
+                              description="Build, serve and analyse MUSHRA listening tests.")
+    sub = p.add_subparsers(dest="mushra_command", metavar="{build,serve,analyze}")
+    sub.required = True
+
+    b = sub.add_parser("build", help="build a test from a run's renders")
+    b.add_argument("run", type=Path, help="run directory (results/<run>)")
+    b.add_argument("--vocoders", required=True, help="comma-separated vocoder names (the conditions)")
+    b.add_argument("--items", type=int, required=True, help="number of items (trials)")
+    b.add_argument("--out", type=Path, required=True, help="new test folder, e.g. mushra/tests/NAME")
+    b.add_argument("--seed", type=int, default=0, help="item selection seed (default 0)")
+    b.add_argument("--excerpt-seconds", type=float, default=10.0, help="excerpt length in s (default 10)")
+    b.add_argument("--name", default=None, help="test name / testId (default: the --out folder name)")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("serve", help="serve a test (our page, or an unmodified webMUSHRA folder)")
+    s.add_argument("test", type=Path, help="test folder (config.yaml or configs/*.yaml)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=5000)
+    s.add_argument("--workers", type=int, default=8, help="waitress worker threads (default 8)")
+    s.add_argument("--admin-token", default=None, help="token for /admin (default: generated and printed)")
+    s.add_argument("--webmushra", type=Path, default=None, metavar="DIR",
+                   help="serve this webMUSHRA folder's page instead of ours")
+    s.add_argument("--config", default=None, help="configs/<name>.yaml when the folder has several")
+    s.add_argument("--db", type=Path, default=None, help="SQLite file for results (default <test>/results/)")
+    s.set_defaults(func=cmd_serve)
+
+    a = sub.add_parser("analyze", help="screen listeners and summarise scores")
+    a.add_argument("test", type=Path, help="test folder")
+    a.add_argument("--out", type=Path, default=None, help="output folder (default <test>/analysis)")
+    a.add_argument("--db", type=Path, default=None, help="SQLite file for results (default <test>/results/)")
+    a.set_defaults(func=cmd_analyze)
+    return p
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from mushra.build import build_test
+
+    vocoders = [v for v in args.vocoders.split(",") if v.strip()]
+    cfg_path = build_test(args.run, vocoders, args.items, args.out, seed=args.seed,
+                          excerpt_seconds=args.excerpt_seconds, name=args.name)
+    import json
+
+    manifest = json.loads((cfg_path.parent / "manifest.json").read_text(encoding="utf-8"))
+    print(f"built {cfg_path.parent}: {len(manifest['items'])} items x {len(manifest['conditions'])} conditions "
+          f"({', '.join(manifest['conditions'])}), common gain {manifest['common_gain_db']:+.1f} dB")
+    for note in manifest["notes"]:
+        print(f"  note: {note}")
+    if manifest["skipped"]:
+        print(f"  {len(manifest['skipped'])} clips skipped (see manifest.json)")
+    print(f"serve it with: bench mushra serve {cfg_path.parent}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import waitress
+
+    from mushra.app import create_app
+
+    if args.workers < 1:
+        raise BenchError(f"--workers must be at least 1, got {args.workers}")
+    token = args.admin_token or secrets.token_urlsafe(18)
+    app = create_app(args.test, admin_token=token, webmushra_dir=args.webmushra, db_path=args.db,
+                     config_name=args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{args.port}/"
+    page = base
+    if args.webmushra:
+        page += f"?config={app.config['CONFIG_PATH'].name}"
+    print(f"listening test: {page}", flush=True)
+    print(f"admin:          {base}admin?token={token}", flush=True)
+    print(f"results stored in {app.config['DB_PATH']}", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.workers, ident="mushra",
+                   max_request_body_size=2 << 20)
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from mushra.analysis import analyze, markdown_report
+
+    res, files = analyze(args.test, args.out, db_path=args.db)
+    print(markdown_report(res))
+    print(f"written: {', '.join(str(p) for p in files.values())}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m mushra.cli ...``), the same as ``bench mushra ...``."""
+    parser = argparse.ArgumentParser(prog="bench")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["mushra", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Parsing and validation of result submissions (webMUSHRA's session JSON).
+
+The real front-end posts ``sessionJSON=<raw JSON text>`` as application/x-www-form-urlencoded *without*
+url-encoding the JSON, so '+' and '&' inside comments or names would be mangled by a form parser: the raw body
+is parsed here. A url-encoded body and application/json are accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from bench.errors import BenchError
+from mushra.config import MushraPage, Page, TestConfig
+
+#: Largest accepted request body (bytes). A complete 30-page session is ~30 kB.
+MAX_BODY_BYTES = 1 << 20
+MAX_TRIALS = 500
+MAX_RESPONSES = 200
+MAX_TEXT = 10_000
+MAX_ID = 200
+MAX_QUESTIONNAIRE = 100
+
+_PREFIX = b"sessionJSON="
+_DIGITS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
+
+
+class SubmissionError(BenchError):
+    """A rejected submission; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Rating:
+    trial_id: str
+    stimulus: str
+    score: float
+    time_ms: float | None
+    comment: str | None
+
+
+@dataclass
+class Choice:
+    """A paired-comparison answer."""
+
+    trial_id: str
+    reference: str
+    non_reference: str
+    answer: str
+    time_ms: float | None
+    comment: str | None
+
+
+@dataclass
+class Submission:
+    """A validated session: what is stored."""
+
+    uuid: str
+    test_id: str
+    participant: list[tuple[str, str]]
+    ratings: list[Rating] = field(default_factory=list)
+    choices: list[Choice] = field(default_factory=list)
+    trial_types: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """The session mapping of a POST body.
+
+    Raises:
+        SubmissionError: body too large (413), not JSON or not a mapping (400).
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise SubmissionError(f"request body too large ({len(body)} bytes > {MAX_BODY_BYTES})", 413)
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    text: str | None = None
+    stripped = body.lstrip()
+    if ctype == "application/json" or stripped.startswith(b"{"):
+        text = _decode(stripped)
+    elif stripped.startswith(_PREFIX):
+        raw = _decode(stripped[len(_PREFIX):])
+        # The raw form first; a client that did url-encode the JSON gives text that only parses once decoded.
+        for candidate in (raw, unquote_plus(raw)):
+            try:
+                obj = json.loads(candidate)
+            except ValueError:
+                continue
+            return _require_mapping(obj)
+        raise SubmissionError("sessionJSON is not valid JSON")
+    else:
+        raise SubmissionError("expected a body 'sessionJSON=<json>' or a JSON object")
+    try:
+        obj = json.loads(text)
+    except ValueError as err:
+        raise SubmissionError(f"body is not valid JSON ({err.msg} at char {err.pos})") from None
+    return _require_mapping(obj)
+
+
+def _decode(b: bytes) -> str:
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SubmissionError("body is not UTF-8") from None
+
+
+def _require_mapping(obj: Any) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise SubmissionError("session JSON must be an object")
+    return obj
+
+
+def _text(v: Any, what: str, *, limit: int = MAX_TEXT, allow_none: bool = False) -> str | None:
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise SubmissionError(f"{what} must be a string")
+    s = str(v)
+    if len(s) > limit:
+        raise SubmissionError(f"{what} is too long ({len(s)} > {limit} characters)")
+    return s
+
+
+def parse_score(v: Any, what: str) -> float:
+    """A 0..100 score from a number or a string of digits (as webMUSHRA sends it)."""
+    if isinstance(v, bool):
+        raise SubmissionError(f"{what}: score must be a number, got {v!r}")
+    if isinstance(v, str):
+        if not _DIGITS.match(v):
+            raise SubmissionError(f"{what}: score {v[:20]!r} is not a number")
+        x = float(v)
+    elif isinstance(v, (int, float)):
+        x = float(v)
+    else:
+        raise SubmissionError(f"{what}: score must be a number")
+    if not math.isfinite(x) or x < 0 or x > 100:
+        raise SubmissionError(f"{what}: score {x:g} is outside 0..100")
+    return x
+
+
+def _time(v: Any, what: str) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise SubmissionError(f"{what}: time must be a number of milliseconds")
+    try:
+        t = float(v)
+    except (TypeError, ValueError):
+        raise SubmissionError(f"{what}: time must be a number of milliseconds") from None
+    if not math.isfinite(t) or t < 0:
+        raise SubmissionError(f"{what}: time {v!r} is not a non-negative number")
+    return t
+
+
+def validate_session(obj: dict[str, Any], cfg: TestConfig) -> Submission:
+    """Check a session against the test's config; raise :class:`SubmissionError` (400/422) on any problem."""
+    for key in ("testId", "uuid", "trials"):
+        if key not in obj:
+            raise SubmissionError(f"missing field '{key}'")
+    test_id = _text(obj["testId"], "testId", limit=MAX_ID)
+    if test_id != cfg.testId:
+        raise SubmissionError(f"unknown testId '{test_id}' (this server runs '{cfg.testId}')", 422)
+    uuid = _text(obj["uuid"], "uuid", limit=MAX_ID)
+    if not uuid or not uuid.strip():
+        raise SubmissionError("uuid is empty")
+
+    participant = obj.get("participant") or {}
+    if not isinstance(participant, dict):
+        raise SubmissionError("participant must be an object")
+    names = participant.get("name") or []
+    responses = participant.get("response") or []
+    if not isinstance(names, list) or not isinstance(responses, list):
+        raise SubmissionError("participant.name and participant.response must be lists")
+    if len(names) != len(responses):
+        raise SubmissionError("participant.name and participant.response differ in length")
+    if len(names) > MAX_QUESTIONNAIRE:
+        raise SubmissionError(f"too many questionnaire answers ({len(names)})")
+    pairs = [(_text(n, "participant.name", limit=MAX_ID) or "",
+              _text(json.dumps(r, ensure_ascii=False) if isinstance(r, (list, dict)) else r,
+                    "participant.response", allow_none=True) or "")
+             for n, r in zip(names, responses)]
+
+    trials = obj["trials"]
+    if not isinstance(trials, list):
+        raise SubmissionError("trials must be a list")
+    if len(trials) > MAX_TRIALS:
+        raise SubmissionError(f"too many trials ({len(trials)})")
+    sub = Submission(uuid=uuid, test_id=test_id, participant=pairs, raw=obj)
+    for i, trial in enumerate(trials):
+        if not isinstance(trial, dict):
+            raise SubmissionError(f"trials[{i}] must be an object")
+        for key in ("id", "type", "responses"):
+            if key not in trial:
+                raise SubmissionError(f"trials[{i}]: missing field '{key}'")
+        tid = _text(trial["id"], f"trials[{i}].id", limit=MAX_ID)
+        ttype = _text(trial["type"], f"trials[{i}].type", limit=MAX_ID)
+        if tid in sub.trial_types:
+            raise SubmissionError(f"trial '{tid}' appears twice")
+        page = cfg.page(tid)
+        if page is None:
+            raise SubmissionError(f"unknown trial id '{tid}'", 422)
+        if page.type != ttype:
+            raise SubmissionError(f"trial '{tid}' is a {page.type} page, not {ttype}", 422)
+        resp = trial["responses"]
+        if not isinstance(resp, list):
+            raise SubmissionError(f"trial '{tid}': responses must be a list")
+        if len(resp) > MAX_RESPONSES:
+            raise SubmissionError(f"trial '{tid}': too many responses ({len(resp)})")
+        sub.trial_types[tid] = ttype
+        if isinstance(page, MushraPage):
+            sub.ratings.extend(_mushra_ratings(tid, resp, page))
+        elif ttype == "paired_comparison":
+            sub.choices.extend(_choices(tid, resp, page))
+        # Other page types (likert, bs1116, ...) are kept in the stored raw session only.
+    return sub
+
+
+def _mushra_ratings(tid: str, resp: list[Any], page: MushraPage) -> list[Rating]:
+    allowed = page.conditions()
+    out: list[Rating] = []
+    seen: set[str] = set()
+    for j, r in enumerate(resp):
+        where = f"trial '{tid}' response {j}"
+        if not isinstance(r, dict):
+            raise SubmissionError(f"{where} must be an object")
+        for key in ("stimulus", "score"):
+            if key not in r:
+                raise SubmissionError(f"{where}: missing field '{key}'")
+        stim = _text(r["stimulus"], f"{where}.stimulus", limit=MAX_ID)
+        if stim not in allowed:
+            raise SubmissionError(f"{where}: unknown stimulus '{stim}'", 422)
+        if stim in seen:
+            raise SubmissionError(f"{where}: stimulus '{stim}' rated twice", 422)
+        seen.add(stim)
+        out.append(Rating(tid, stim, parse_score(r["score"], where), _time(r.get("time"), where),
+                          _text(r.get("comment"), f"{where}.comment", allow_none=True)))
+    missing = [c for c in allowed if c not in seen]
+    if missing:
+        raise SubmissionError(f"trial '{tid}': no rating for {', '.join(missing)}", 422)
+    return out
+
+
+def _choices(tid: str, resp: list[Any], page: Page) -> list[Choice]:
+    stimuli = page.data.get("stimuli") or {}
+    allowed = {"reference", *(stimuli if isinstance(stimuli, dict) else [])}
+    out: list[Choice] = []
+    for j, r in enumerate(resp):
+        where = f"trial '{tid}' response {j}"
+        if not isinstance(r, dict):
+            raise SubmissionError(f"{where} must be an object")
+        for key in ("reference", "nonReference", "answer"):
+            if key not in r:
+                raise SubmissionError(f"{where}: missing field '{key}'")
+        ref = _text(r["reference"], f"{where}.reference", limit=MAX_ID)
+        non = _text(r["nonReference"], f"{where}.nonReference", limit=MAX_ID)
+        for s in (ref, non):
+            if s not in allowed:
+                raise SubmissionError(f"{where}: unknown stimulus '{s}'", 422)
+        out.append(Choice(tid, ref, non, _text(r["answer"], f"{where}.answer", limit=MAX_ID) or "",
+                          _time(r.get("time"), where), _text(r.get("comment"), f"{where}.comment", allow_none=True)))
+    return out
