@@ -95,9 +95,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     extra = None
     if args.mushra:
-        from mushra.analysis import table_column
-
-        extra = {"mushra": table_column(Path(args.mushra))}
+        extra = {"mushra": _mushra_column(args.mushra)}
     with ResultsStore.open(args.run) as store:
         tables = build_tables(store, rtf=args.rtf, extra=extra, extra_directions={"mushra": "higher"})
     if not tables:
@@ -108,6 +106,24 @@ def cmd_table(args: argparse.Namespace) -> int:
     print(text)
     print(f"tables: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
     return 0
+
+
+def _mushra_column(name: str) -> dict:
+    """MUSHRA means of a listening test as a table column: {(domain, vocoder): Summary}."""
+    import math
+
+    from bench.results.stats import Summary
+    from mushra.analysis import condition_summary
+
+    test_dir = Path(name)
+    if not test_dir.is_dir() and (Path("mushra/tests") / name).is_dir():
+        test_dir = Path("mushra/tests") / name
+    if not test_dir.is_dir():
+        raise BenchError(f"no listening test at {name} (nor mushra/tests/{name})")
+    rows = condition_summary(test_dir)
+    if not rows:
+        raise BenchError(f"{test_dir}: no ratings stored yet")
+    return {(r["domain"], r["condition"]): Summary(r["mean"], r["ci95"], r["n_ratings"], math.nan) for r in rows}
 
 
 def cmd_report(args: argparse.Namespace) -> int:
