@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=Path(args.out), dataset=args.dataset, dataset_options=_dataset_options(args),
         vocoders=_csv(args.vocoders) if args.vocoders else None, metrics=_csv(args.metrics), limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, loudness_lufs=loud, weights=_key_values(args.weights, "--weights"),
+        batch_size=args.batch_size, jobs=args.jobs, loudness_lufs=loud, weights=_key_values(args.weights, "--weights"),
         models_dir=args.models_dir, vocoder_params=_vocoder_params(args.set), progress=not args.quiet)
     summary = run(cfg)
     for clip_id, reason in summary.clips_failed:
@@ -185,13 +185,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if not args.name:
         raise BenchError(f"bench datasets {args.action} needs a dataset name ({', '.join(reg.names())})")
     entry = reg.get(args.name)
+    opts: dict[str, Any] = {}
+    for key in ("subset", "seed", "clip_seconds", "root"):
+        if getattr(args, key, None) is not None:
+            opts[key] = getattr(args, key)
     if args.action == "prepare":
         if entry.prepare is None:
             raise BenchError(f"dataset {args.name!r} is read from disk, nothing to prepare: {entry.how_to_get}")
-        kwargs: dict[str, Any] = {}
-        if args.subset:
-            kwargs["subset"] = args.subset
-        path = entry.prepare(**kwargs)
+        path = entry.prepare(**opts)
         print(f"{args.name}: ready in {path}")
         return 0
     # info
@@ -199,9 +200,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     mod = importlib.import_module(entry.factory.__module__)
     if hasattr(mod, "info"):
-        print(json.dumps(mod.info(**({"subset": args.subset} if args.subset else {})), indent=2, default=str))
+        print(json.dumps(mod.info(**opts), indent=2, default=str))
         return 0
-    ds = entry.factory(**_dataset_options(args))
+    ds = entry.factory(**{**_dataset_options(args), **opts})
     clips = ds.clips()
     by_domain: dict[str, int] = {}
     for c in clips:
@@ -274,7 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="clips per domain")
     r.add_argument("--device", default="auto", help="auto|cpu|cuda[:N]")
     r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--batch-size", type=int, default=4, help="clips of similar length synthesised together")
+    r.add_argument("--jobs", type=int, default=None,
+                   help="worker processes for single-threaded metrics (ViSQOL) beside the torch metrics "
+                        "(default: 1 on machines with >= 2 cores, else 0)")
     r.add_argument("--loudness", default="-24", help="BS.1770 target in LUFS for references, or 'none'")
     r.add_argument("--weights", action="append", metavar="NAME=PATH", help="weights directory/file of a vocoder")
     r.add_argument("--models-dir", help="directory with one sub-directory of weights per vocoder (default ./models)")
@@ -304,7 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("datasets", help="list, prepare or describe datasets")
     d.add_argument("action", choices=["list", "prepare", "info"])
     d.add_argument("name", nargs="?")
-    d.add_argument("--subset", help="demo: full (default) or test")
+    d.add_argument("--subset", help="demo: full (default) or test (a small download)")
+    d.add_argument("--seed", type=int, help="clip selection seed (demo: a separate cache per seed)")
+    d.add_argument("--clip-seconds", type=float, help="music clip length where the dataset cuts excerpts")
+    d.add_argument("--root", help="cache folder (default ./data, or $BENCH_DATA_DIR)")
     d.add_argument("--path")
     d.add_argument("--domain", choices=["music", "speech"])
     d.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")

@@ -7,6 +7,7 @@ process was killed) computes only what is missing.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,7 @@ class RunConfig:
     device: str = "auto"
     precision: str = "fp32"
     batch_size: int = 4
+    jobs: int | None = None  # worker processes for process-safe metrics; None = 1 when >= 2 cores, else 0
     loudness_lufs: float | None = -24.0
     eval_sample_rate: int = EVAL_SR
     weights: dict[str, str] = field(default_factory=dict)
@@ -59,6 +61,7 @@ class RunConfig:
         d = asdict(self)
         d["out"] = str(self.out)
         d.pop("progress")
+        d.pop("jobs")  # how values are computed, not what they are
         return d
 
 
@@ -195,9 +198,12 @@ def run(cfg: RunConfig) -> RunSummary:
         metrics: dict[str, Metric] = {}
         for me in metric_entries:
             metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
+        pooled = [me.name for me in metric_entries if me.process_safe]
+        workers = cfg.jobs if cfg.jobs is not None else (1 if (os.cpu_count() or 1) >= 2 and pooled else 0)
         metric_timings: dict[str, float] = {}
         with tqdm(total=len(refs), desc="metrics", unit="clip", disable=not cfg.progress) as bar:
-            stats = score_all(store, refs, names, metrics, progress=bar.update, timings=metric_timings)
+            stats = score_all(store, refs, names, metrics, pooled=pooled, workers=workers, progress=bar.update,
+                              timings=metric_timings)
         timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
         store.set_meta("last_timings", timings)
         return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings)

@@ -1,14 +1,19 @@
 """Metric stage: every (vocoder, clip, metric) value missing from the store, reference-side work done once.
 
 The loop is clip-major: a clip's reference state for a metric (CDPAM's reference embedding, the reference's
-mel pyramid, ...) is computed once and reused for every vocoder.
+mel pyramid, ...) is computed once and reused for every vocoder. Metrics whose entry is ``process_safe``
+(single-threaded numpy code such as ViSQOL) can run in worker processes while the torch metrics use the
+main process, so both cores work; values are always written by the main process, one transaction each.
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile as sf
@@ -26,84 +31,176 @@ class ScoreStats:
     failed: int = 0
 
 
+@dataclass
+class Job:
+    """The missing values of one (clip, metric): vocoders and their rendered audio."""
+
+    clip_id: str
+    metric: str
+    variant: dict
+    vocoders: list[str]
+    degraded: list[np.ndarray] = field(repr=False)
+
+
+@dataclass
+class Outcome:
+    """Per-vocoder values (or error text) of a :class:`Job`, and compute seconds."""
+
+    values: list[float | str]
+    seconds: list[float]
+    ref_seconds: float
+
+
 def _short(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def score_clip(store: ResultsStore, ref: Reference, vocoders: Sequence[str], metrics: dict[str, Metric],
-               stats: ScoreStats, timings: dict[str, float] | None = None) -> None:
-    """Compute the missing values of one clip for ``vocoders`` x ``metrics``."""
-    domain = ref.clip.domain
-    degraded: dict[str, np.ndarray] = {}
-    for mname, metric in metrics.items():
-        variant = metric.variant(domain)
-        todo = []
-        for v in vocoders:
-            row = store.render(v, ref.clip.id)
-            if row is None:
-                continue  # synthesis failed or vocoder not run: recorded in failures already
-            if store.has_score(v, ref.clip.id, mname, variant):
-                stats.skipped += 1
-                continue
-            todo.append((v, row))
-        if not todo:
-            continue
-        start = time.perf_counter()
-        try:
-            state = metric.prepare(ref.audio, ref.sample_rate, domain)
-        except Exception as err:
-            for v, _ in todo:
-                store.put_failure("metric", f"reference: {_short(err)}", vocoder=v, clip_id=ref.clip.id, metric=mname)
-                stats.failed += 1
-            continue
-        ref_seconds = time.perf_counter() - start
-        if timings is not None:
-            timings[mname] = timings.get(mname, 0.0) + ref_seconds
-        loaded = []
-        for v, row in todo:
+def compute(metric: Metric, ref: np.ndarray, sr: int, domain: str, degraded: list[np.ndarray]) -> Outcome:
+    """Values of ``degraded`` [T] signals against ``ref`` [T] at ``sr`` Hz; failures become error strings."""
+    start = time.perf_counter()
+    try:
+        state = metric.prepare(ref, sr, domain)
+    except Exception as err:
+        return Outcome([f"reference: {_short(err)}"] * len(degraded), [0.0] * len(degraded),
+                       time.perf_counter() - start)
+    ref_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        values: list[float | str] = list(metric.score_many(state, degraded, sr, domain))
+        seconds = [(time.perf_counter() - start) / len(degraded)] * len(degraded)
+    except Exception:  # isolate the failing item; the others still get their values
+        values, seconds = [], []
+        for d in degraded:
+            t = time.perf_counter()
             try:
-                if v not in degraded:
-                    degraded[v], _ = sf.read(str(row["path"]), dtype="float32")
-                loaded.append(v)
+                values.append(metric.score(state, d, sr, domain))
             except Exception as err:
-                store.put_failure("metric", f"cannot read render: {_short(err)}", vocoder=v, clip_id=ref.clip.id,
-                                  metric=mname)
-                stats.failed += 1
-        if not loaded:
-            continue
-        start = time.perf_counter()
-        try:
-            values = metric.score_many(state, [degraded[v] for v in loaded], ref.sample_rate, domain)
-            per_item = [(time.perf_counter() - start) / len(loaded)] * len(loaded)
-        except Exception:  # isolate the item that fails; the others still get their values
-            values, per_item = [], []
-            for v in loaded:
-                t = time.perf_counter()
+                values.append(_short(err))
+            seconds.append(time.perf_counter() - t)
+    values = [v if isinstance(v, str) or np.isfinite(v) else _short(BenchError(f"metric returned {v}"))
+              for v in values]
+    return Outcome(values, seconds, ref_seconds)
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_metric(name: str, device: str) -> Metric:
+    """One metric instance per worker process (models and compiled code loaded once)."""
+    from bench.metrics.registry import metric_registry
+
+    return metric_registry().get(name).factory(device=device)
+
+
+def _compute_in_worker(name: str, device: str, ref: np.ndarray, sr: int, domain: str,
+                       degraded: list[np.ndarray]) -> Outcome:
+    return compute(_worker_metric(name, device), ref, sr, domain, degraded)
+
+
+class Scorer:
+    """Computes and stores the missing values of a run, clip by clip.
+
+    Args:
+        metrics: metric instances by name (used in this process).
+        pooled: names of metrics to run in ``workers`` worker processes instead (0 workers = all in-process).
+    """
+
+    def __init__(self, store: ResultsStore, vocoders: Sequence[str], metrics: dict[str, Metric],
+                 pooled: Sequence[str] = (), workers: int = 0, timings: dict[str, float] | None = None) -> None:
+        self.store, self.vocoders, self.metrics = store, list(vocoders), metrics
+        self.pooled = set(pooled) if workers > 0 else set()
+        self.workers = workers
+        self.timings = timings if timings is not None else {}
+        self.stats = ScoreStats()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[tuple[Job, Future, float]] = []
+
+    def __enter__(self) -> Scorer:
+        if self.pooled:
+            # spawn, not fork: a forked copy of a process running torch threads can deadlock
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            try:
+                if exc[0] is None:
+                    self.drain(wait=True)
+            finally:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def jobs(self, ref: Reference) -> list[Job]:
+        """The missing values of ``ref``'s clip, one job per metric."""
+        domain, cid = ref.clip.domain, ref.clip.id
+        renders = {v: self.store.render(v, cid) for v in self.vocoders}
+        loaded: dict[str, np.ndarray] = {}
+        jobs = []
+        for mname, metric in self.metrics.items():
+            variant = metric.variant(domain)
+            todo = []
+            for v, row in renders.items():
+                if row is None:
+                    continue  # synthesis failed or was not run: recorded as a failure already
+                if self.store.has_score(v, cid, mname, variant):
+                    self.stats.skipped += 1
+                    continue
+                if v not in loaded:
+                    try:
+                        loaded[v], _ = sf.read(str(row["path"]), dtype="float32")
+                    except Exception as err:
+                        self._fail(v, cid, mname, f"cannot read render: {_short(err)}")
+                        continue
+                todo.append(v)
+            if todo:
+                jobs.append(Job(cid, mname, variant, todo, [loaded[v] for v in todo]))
+        return jobs
+
+    def score(self, ref: Reference) -> None:
+        for job in self.jobs(ref):
+            if job.metric in self.pooled:
+                fut = self._pool.submit(_compute_in_worker, job.metric, self.metrics[job.metric].device, ref.audio,
+                                        ref.sample_rate, ref.clip.domain, job.degraded)
+                self._pending.append((job, fut, time.perf_counter()))
+            else:
+                self._store(job, compute(self.metrics[job.metric], ref.audio, ref.sample_rate, ref.clip.domain,
+                                         job.degraded))
+        self.drain(wait=False)
+
+    def drain(self, wait: bool) -> None:
+        """Store the finished worker results (all of them when ``wait``)."""
+        still = []
+        for job, fut, _ in self._pending:
+            if wait or fut.done():
                 try:
-                    values.append(metric.score(state, degraded[v], ref.sample_rate, domain))
-                except Exception as err:
-                    values.append(err)
-                per_item.append(time.perf_counter() - t)
-        if timings is not None:
-            timings[mname] = timings.get(mname, 0.0) + sum(per_item)
-        for v, value, seconds in zip(loaded, values, per_item):
-            if not isinstance(value, Exception) and not np.isfinite(value):
-                value = BenchError(f"metric returned {value}")
-            if isinstance(value, Exception):
-                store.put_failure("metric", _short(value), vocoder=v, clip_id=ref.clip.id, metric=mname)
-                stats.failed += 1
+                    out = fut.result()
+                except Exception as err:  # the worker died: every value of the job fails, the run goes on
+                    out = Outcome([f"worker: {_short(err)}"] * len(job.vocoders), [0.0] * len(job.vocoders), 0.0)
+                self._store(job, out)
+            else:
+                still.append((job, fut, 0.0))
+        self._pending = still
+
+    def _fail(self, vocoder: str, clip_id: str, metric: str, error: str) -> None:
+        self.store.put_failure("metric", error, vocoder=vocoder, clip_id=clip_id, metric=metric)
+        self.stats.failed += 1
+
+    def _store(self, job: Job, out: Outcome) -> None:
+        self.timings[job.metric] = self.timings.get(job.metric, 0.0) + out.ref_seconds + sum(out.seconds)
+        share = out.ref_seconds / len(job.vocoders)
+        for v, value, seconds in zip(job.vocoders, out.values, out.seconds):
+            if isinstance(value, str):
+                self._fail(v, job.clip_id, job.metric, value)
                 continue
-            store.put_score(v, ref.clip.id, mname, float(value), variant, seconds=seconds + ref_seconds / len(todo))
-            stats.computed += 1
+            self.store.put_score(v, job.clip_id, job.metric, float(value), job.variant, seconds=seconds + share)
+            self.stats.computed += 1
 
 
 def score_all(store: ResultsStore, refs: Sequence[Reference], vocoders: Sequence[str], metrics: dict[str, Metric],
-              progress: Callable[[int], None] | None = None,
+              *, pooled: Sequence[str] = (), workers: int = 0, progress: Callable[[int], None] | None = None,
               timings: dict[str, float] | None = None) -> ScoreStats:
-    stats = ScoreStats()
-    for ref in refs:
-        score_clip(store, ref, vocoders, metrics, stats, timings)
-        if progress:
-            progress(1)
-    return stats
+    """Compute and store every missing value of ``refs`` x ``vocoders`` x ``metrics``."""
+    with Scorer(store, vocoders, metrics, pooled=pooled, workers=workers, timings=timings) as scorer:
+        for ref in refs:
+            scorer.score(ref)
+            if progress:
+                progress(1)
+    return scorer.stats

@@ -17,7 +17,7 @@ from bench.audio import resample, save_audio
 from bench.errors import BenchError
 from bench.references import Reference
 from bench.results.store import ResultsStore
-from bench.vocoders.base import DTYPES, Vocoder
+from bench.vocoders.base import Vocoder
 from bench_datasets.base import sha256_samples
 
 
@@ -57,28 +57,19 @@ def batches(refs: Sequence[Reference], batch_size: int, max_length_ratio: float 
 
 
 def _synthesise_batch(vocoder: Vocoder, batch: list[Reference]) -> tuple[list[np.ndarray], float]:
-    """Run one batch; items are zero-padded at the end to a common length and trimmed after.
+    """Run one batch through :meth:`Vocoder.copy_synthesis_items` (each output as if vocoded alone).
 
     Returns per-item outputs [T'_i] at the vocoder's rate and the wall seconds of the batch.
     """
-    sr_v = vocoder.sample_rate
-    inputs = [resample(r.audio, r.sample_rate, sr_v) for r in batch]
-    longest = max(x.size for x in inputs)
-    x = torch.zeros(len(inputs), longest)
-    for i, a in enumerate(inputs):
-        x[i, : a.size] = torch.from_numpy(a)
-    dtype = DTYPES[vocoder.options.precision]
+    inputs = [torch.from_numpy(resample(r.audio, r.sample_rate, vocoder.sample_rate)) for r in batch]
     if vocoder.device.type == "cuda":
         torch.cuda.synchronize(vocoder.device)
     start = time.perf_counter()
-    with torch.autocast(vocoder.device.type, dtype=dtype, enabled=dtype != torch.float32):
-        y = vocoder.copy_synthesis(x)
+    outs = vocoder.copy_synthesis_items(inputs)
     if vocoder.device.type == "cuda":
         torch.cuda.synchronize(vocoder.device)
     seconds = time.perf_counter() - start
-    y = y.detach().float().cpu().numpy()
-    hop = y.shape[-1] / longest  # output samples per input sample
-    return [y[i, : int(round(a.size * hop))] for i, a in enumerate(inputs)], seconds
+    return [y.detach().float().cpu().numpy() for y in outs], seconds
 
 
 def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Reference], *, key: str,

@@ -10,6 +10,10 @@ from bench_datasets.base import DatasetEntry
 BUILTIN_MODULES = (
     "bench_datasets.folder",
     "bench_datasets.demo",
+    "bench_datasets.musdb",
+    "bench_datasets.jamendo",
+    "bench_datasets.libritts",
+    "bench_datasets.vctk",
 )
 
 

@@ -7,7 +7,7 @@ from bench.errors import AudioError
 from bench.metrics.base import Metric
 from bench.references import Reference
 from bench.results.store import ResultsStore
-from bench.scoring import ScoreStats, score_clip
+from bench.scoring import Scorer
 from bench_datasets.base import Clip
 
 
@@ -47,13 +47,38 @@ def test_reference_prepared_once_and_failures_isolated(tmp_path, music):
                          config_hash="k")
     m = Counting()
     ref = Reference(Clip("c", "music", ""), x, 44100)
-    stats = ScoreStats()
-    score_clip(store, ref, ["a", "b", "c", "missing"], {"counting": m}, stats)
+    with Scorer(store, ["a", "b", "c", "missing"], {"counting": m}) as scorer:
+        scorer.score(ref)
+    stats = scorer.stats
     assert m.prepared == 1
     assert (stats.computed, stats.failed) == (2, 1)
     fail = store.failures()[0]
     assert fail["vocoder"] == "b" and "too loud" in fail["error"]
-    again = ScoreStats()
-    score_clip(store, ref, ["a", "b", "c"], {"counting": m}, again)
+    with Scorer(store, ["a", "b", "c"], {"counting": m}) as scorer:
+        scorer.score(ref)
+    again = scorer.stats
     assert (again.computed, again.skipped, again.failed) == (0, 2, 1)
     assert len(store.scores()) == 2
+
+
+def test_pooled_metric_gives_the_same_values(tmp_path, audio_folder):
+    from bench.runner import RunConfig, run
+
+    def values(out, jobs, pooled):
+        import bench.runner as runner
+
+        cfg = RunConfig(out=out, dataset="folder", dataset_options={"path": str(audio_folder), "domain": "music"},
+                        vocoders=["reference", "anchor35"], metrics=["mrmel"], device="cpu", progress=False, jobs=jobs)
+        entry = runner.metric_registry().get("mrmel")
+        original = entry.process_safe
+        object.__setattr__(entry, "process_safe", pooled)
+        try:
+            run(cfg)
+        finally:
+            object.__setattr__(entry, "process_safe", original)
+        with ResultsStore.open(out) as s:
+            return {(r["vocoder"], r["clip_id"]): r["value"] for r in s.scores()}
+
+    inproc = values(tmp_path / "a", 0, False)
+    pooled = values(tmp_path / "b", 1, True)
+    assert len(inproc) == 6 and inproc == pooled

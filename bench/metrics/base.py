@@ -73,3 +73,5 @@ class MetricEntry:
     requires: tuple[str, ...] = ()  # modules that must import (optional backends)
     extra: str | None = None
     cost: str = ""  # rough CPU cost, shown by `bench metrics`
+    #: single-threaded CPU code that can run in a worker process beside the torch metrics
+    process_safe: bool = False

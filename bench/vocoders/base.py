@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +54,33 @@ class Vocoder(ABC):
         """
         with torch.inference_mode():
             return self.synthesise(self.analyse(audio.to(self.device)))
+
+    def batch_key(self, n_samples: int) -> int:
+        """Items of equal key can share a batch: zero-padding them to the longest one's length changes no
+        item's output (after trimming). Default: only items of exactly the same length. Vocoders that pad
+        internally (to a hop or segment multiple) return the padded length."""
+        return n_samples
+
+    def copy_synthesis_items(self, clips: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Clips [T_i] of any lengths (at ``self.sample_rate``) -> outputs, each identical to vocoding it alone.
+
+        Clips with the same :meth:`batch_key` run as one batch; each output is trimmed to
+        round(T_i * output/input length ratio) samples.
+        """
+        groups: dict[int, list[int]] = {}
+        for i, clip in enumerate(clips):
+            groups.setdefault(self.batch_key(int(clip.shape[-1])), []).append(i)
+        out: dict[int, torch.Tensor] = {}
+        for members in groups.values():
+            longest = max(int(clips[i].shape[-1]) for i in members)
+            batch = torch.stack([torch.nn.functional.pad(clips[i].reshape(-1).float(),
+                                                         (0, longest - int(clips[i].shape[-1])))
+                                 for i in members])
+            y = self.copy_synthesis(batch)
+            ratio = y.shape[-1] / longest
+            for row, i in enumerate(members):
+                out[i] = y[row, : int(round(int(clips[i].shape[-1]) * ratio))]
+        return [out[i] for i in range(len(clips))]
 
     def config(self) -> dict[str, Any]:
         """Everything that determines this vocoder's output, recorded with the run."""

@@ -32,6 +32,11 @@ BUILTIN_MODULES = (
     "bench.vocoders.reference",
     "bench.vocoders.anchors",
     "bench.vocoders.griffinlim",
+    "bench.vocoders.bigvgan",
+    "bench.vocoders.hifigan",
+    "bench.vocoders.vocos",
+    "bench.vocoders.dac",
+    "bench.vocoders.discoder",
 )
 
 

@@ -34,7 +34,8 @@ class WeightSpec:
 
 @dataclass
 class Resolution:
-    """Result of looking for weights: the directory that holds all ``files`` (or None) and where we looked."""
+    """Result of looking for weights: the directory that holds all ``files`` (or, for single-file weights, the
+    file), None when not found, and where we looked."""
 
     path: Path | None
     source: str | None = None
@@ -55,9 +56,10 @@ def _is_offline() -> bool:
 
 
 def _dir_with_files(candidate: Path, files: tuple[str, ...]) -> Path | None:
-    """A directory holding all ``files``; a file path is accepted when it is the only file required."""
+    """A directory holding all ``files``, or, where one file is required, that file under any name (returned
+    as the file path itself: published single-file weights are often renamed by download tools)."""
     if candidate.is_file():
-        return candidate.parent if len(files) == 1 and candidate.name == files[0] else None
+        return candidate if len(files) == 1 else None
     if candidate.is_dir() and all((candidate / f).is_file() for f in files):
         return candidate
     return None
@@ -70,10 +72,13 @@ def _hf_cache(spec: WeightSpec) -> Path | None:
         from huggingface_hub import hf_hub_download
     except ImportError:
         return None
+    # Read at call time (huggingface_hub reads it once at import).
+    cache_dir = os.environ.get("HF_HUB_CACHE") or None
     found = []
     for f in spec.files:
         try:
-            found.append(Path(hf_hub_download(spec.repo_id, f, revision=spec.revision, local_files_only=True)))
+            found.append(Path(hf_hub_download(spec.repo_id, f, revision=spec.revision, cache_dir=cache_dir,
+                                              local_files_only=True)))
         except Exception:  # not cached (the hub client raises several types for that)
             return None
     return found[0].parent

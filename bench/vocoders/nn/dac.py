@@ -72,7 +72,7 @@ def WNConvTranspose1d(*args: Any, **kwargs: Any) -> nn.ConvTranspose1d:
 def canonical_weight_norm_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename ``X.parametrizations.weight.original0/1`` to ``X.weight_g/weight_v`` (the published layout).
 
-    DAC releases after 1.0 build their layers with the parametrization API; files they save load here too.
+    Later versions of DAC's code build their layers with the parametrization API; files they save load here too.
     """
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
