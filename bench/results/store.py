@@ -180,11 +180,20 @@ class ResultsStore:
             "SELECT 1 FROM scores WHERE vocoder=? AND clip_id=? AND metric=? AND variant_hash=?",
             (vocoder, clip_id, metric, variant_hash(variant))).fetchone() is not None
 
-    def scores(self) -> list[dict[str, Any]]:
+    def scores(self, *, all_variants: bool = False) -> list[dict[str, Any]]:
+        """Stored values. By default one per (vocoder, clip, metric): the most recent variant, so a metric whose
+        definition changed between runs is never counted twice in a table."""
         rows = self._conn.execute(
-            "SELECT s.*, c.domain FROM scores s JOIN clips c USING (clip_id) ORDER BY c.rowid, s.vocoder, s.metric"
+            "SELECT s.*, c.domain FROM scores s JOIN clips c USING (clip_id) ORDER BY c.rowid, s.vocoder, s.metric, "
+            "s.created"
         ).fetchall()
-        return [{**dict(r), "variant": json.loads(r["variant"])} for r in rows]
+        out = [{**dict(r), "variant": json.loads(r["variant"])} for r in rows]
+        if all_variants:
+            return out
+        latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for r in out:
+            latest[(r["vocoder"], r["clip_id"], r["metric"])] = r  # ordered by created: the last one wins
+        return list(latest.values())
 
     # -- failures ----------------------------------------------------------------------------------
     def put_failure(self, stage: str, error: str, *, vocoder: str = "", clip_id: str = "", metric: str = "") -> None:

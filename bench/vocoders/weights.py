@@ -108,18 +108,36 @@ def resolve(name: str, spec: WeightSpec, *, override: str | os.PathLike | None =
             res.path, res.source = cached, "Hugging Face cache"
             return res
         if download and not _is_offline():
-            res.searched.append(f"download: {spec.repo_id}")
-            try:
-                res.path, res.source = fetch(spec), "downloaded"
-            except MissingWeightsError:
-                pass
+            if not hub_reachable():
+                res.searched.append("download: skipped (hub unreachable: offline?)")
+            else:
+                res.searched.append(f"download: {spec.repo_id}")
+                try:
+                    res.path, res.source = fetch(spec), "downloaded"
+                except MissingWeightsError as err:
+                    res.searched[-1] += f" ({err})"
     return res
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint accepts a TCP connection (avoids the client's long retry loop)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def fetch(spec: WeightSpec) -> Path:
     """Download ``spec.files`` into the Hugging Face cache; returns their directory."""
     if spec.repo_id is None:
         raise MissingWeightsError(f"no hub repository for these weights: {spec.how_to_get}")
+    if not hub_reachable():
+        raise MissingWeightsError(f"cannot reach the Hugging Face hub to download {spec.repo_id} (offline?)")
     try:
         from huggingface_hub import hf_hub_download
 

@@ -23,8 +23,10 @@ def test_scores_are_keyed_and_idempotent(tmp_path):
     s.put_score("voc", "c1", "m", 0.5, v)
     s.put_score("voc", "c1", "m", 0.5, v)
     s.put_score("voc", "c1", "m", 0.7, {**v, "p": 2})
-    rows = s.scores()
+    rows = s.scores(all_variants=True)
     assert len(rows) == 2 and {r["value"] for r in rows} == {0.5, 0.7}
+    latest = s.scores()
+    assert len(latest) == 1 and latest[0]["value"] == 0.7  # a changed variant is not counted twice
     assert s.has_score("voc", "c1", "m", v) and not s.has_score("voc", "c1", "m", {**v, "p": 3})
     assert variant_hash({"a": 1, "b": 2}) == variant_hash({"b": 2, "a": 1})
 
