@@ -14,6 +14,8 @@ package's; ``tests/metrics/test_metric_cdpam.py`` checks the values against the 
 
 from __future__ import annotations
 
+import hashlib
+
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
@@ -61,6 +63,11 @@ class CDPAMReference:
 
     embedding: torch.Tensor
     samples: int  # length in samples at 22.05 kHz
+    digest: str = ""  # hash of the model input: a degraded signal with the same input has the same embedding
+
+
+def _digest(x: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()
 
 
 def checkpoint_path() -> Path:
@@ -179,7 +186,7 @@ class CDPAM(Metric):
     def prepare(self, ref: np.ndarray, sr: int, domain: str) -> CDPAMReference:
         x = self._input(ref, sr, domain, "cdpam reference")
         (emb,) = self._embed([x])
-        return CDPAMReference(embedding=emb[None], samples=x.size)
+        return CDPAMReference(embedding=emb[None], samples=x.size, digest=_digest(x))
 
     def score(self, state: CDPAMReference, deg: np.ndarray, sr: int, domain: str) -> float:
         return self.score_many(state, [deg], sr, domain)[0]
@@ -195,9 +202,14 @@ class CDPAM(Metric):
         xs = [self._input(d, sr, domain, "cdpam degraded") for d in degs]
         if not xs:
             return []
-        embs = self._embed(xs)
+        # The encoder is deterministic: an input identical to the reference's (the hidden reference, say) or
+        # to another degraded one is encoded once.
+        digests = [_digest(x) for x in xs]
+        unique = {dg: x for dg, x in zip(digests, xs) if dg != state.digest}
+        embs = dict(zip(unique, self._embed(list(unique.values()))))
+        embs[state.digest] = state.embedding[0]
         with torch.inference_mode():
-            d = distance(self.net(), state.embedding, torch.stack(embs))
+            d = distance(self.net(), state.embedding, torch.stack([embs[dg] for dg in digests]))
         return [float(v) for v in d.cpu().double()]
 
     def _input(self, x: np.ndarray, sr: int, domain: str, what: str) -> np.ndarray:

@@ -143,3 +143,21 @@ def test_speed_comparison_runs(capsys) -> None:
     assert cdpam_speed.main(["--seconds", "0.3", "--pairs", "1", "--vocoders", "2"]) == 0
     out = capsys.readouterr().out
     assert "speed-up" in out and "(ok)" in out
+
+
+def test_repeated_inputs_are_encoded_once_with_the_same_values(metric, ref, state, degraded) -> None:
+    calls = []
+    original = metric._embed
+
+    def counting(xs):
+        calls.append(len(xs))
+        return original(xs)
+
+    metric._embed = counting
+    try:
+        vals = metric.score_many(state, [ref.copy(), degraded["noise40"], degraded["noise40"].copy()], SR, "music")
+    finally:
+        del metric._embed
+    assert calls == [1]  # the reference's twin and the duplicate are not encoded again
+    assert vals[0] == 0.0
+    assert vals[1] == vals[2] == pytest.approx(metric.score(state, degraded["noise40"], SR, "music"), abs=1e-7)
