@@ -152,7 +152,7 @@ def cmd_vocoders(args: argparse.Namespace) -> int:
                 status = "missing weights"
                 detail = f"looked in: {'; '.join(res.searched)}" + (f" | get: {how}" if how else "")
         print(f"{e.name:22s} {e.sample_rate:6d} Hz  {status:15s} {e.description}")
-        if args.verbose or status != "ready":
+        if args.verbose or e.weights is not None:
             print(f"{'':22s} {detail}")
     for name, why in reg.unavailable.items():
         print(f"{name:22s} {'':9s} unavailable     {why}")
