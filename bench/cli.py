@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="clips per domain")
     r.add_argument("--device", default="auto", help="auto|cpu|cuda[:N]")
     r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    r.add_argument("--batch-size", type=int, default=4, help="clips of similar length synthesised together")
+    r.add_argument("--batch-size", type=int, default=None,
+                   help="clips of similar length synthesised together (default 8 on GPU, 1 on CPU)")
     r.add_argument("--jobs", type=int, default=None,
                    help="worker processes for single-threaded metrics (ViSQOL) beside the torch metrics "
                         "(default: 1 on machines with >= 2 cores, else 0)")

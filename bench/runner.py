@@ -48,7 +48,7 @@ class RunConfig:
     domain: str | None = None  # only this domain
     device: str = "auto"
     precision: str = "fp32"
-    batch_size: int = 4
+    batch_size: int | None = None  # clips per synthesis batch; None = 8 on GPU, 1 on CPU
     jobs: int | None = None  # worker processes for process-safe metrics; None = 1 when >= 2 cores, else 0
     loudness_lufs: float | None = -24.0
     eval_sample_rate: int = EVAL_SR
@@ -62,6 +62,7 @@ class RunConfig:
         d["out"] = str(self.out)
         d.pop("progress")
         d.pop("jobs")  # how values are computed, not what they are
+        d.pop("batch_size")  # batching never changes an item's output
         return d
 
 
@@ -134,6 +135,8 @@ def run(cfg: RunConfig) -> RunSummary:
     models_dir = Path(cfg.models_dir) if cfg.models_dir else None
     names = cfg.vocoders if cfg.vocoders is not None else ready_vocoders(models_dir, cfg.weights)
     entries = [vreg.get(n) for n in names]
+    # On CPU, batching measured slower per clip (benchmarks/vocoder_speed.py): convolutions are compute-bound.
+    batch_size = cfg.batch_size or (8 if device.startswith("cuda") else 1)
     # Fail fast, in one line, before any audio is touched.
     options = {e.name: load_options(e, cfg, device) for e in entries}
     metric_entries = [mreg.get(m) for m in cfg.metrics]
@@ -184,7 +187,7 @@ def run(cfg: RunConfig) -> RunSummary:
                       disable=not cfg.progress) as bar:
                 if pending:
                     vocoder = e.factory(opts)
-                    results = render(store, e.name, vocoder, pending, key=key, batch_size=cfg.batch_size,
+                    results = render(store, e.name, vocoder, pending, key=key, batch_size=batch_size,
                                      progress=bar.update)
             rendered[e.name] = sum(r.ok for r in results)
             render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]

@@ -34,9 +34,10 @@ class BigVGANConfig:
     upsample_initial_channel: int
     resblock_kernel_sizes: tuple[int, ...]
     resblock_dilation_sizes: tuple[tuple[int, ...], ...]
-    resblock: str = "1"
-    activation: str = "snakebeta"
-    snake_logscale: bool = True
+    resblock: str  # "1" (AMPBlock1) or "2" (AMPBlock2)
+    activation: str  # "snake" or "snakebeta"
+    snake_logscale: bool
+    # Optional in config.json (added with BigVGAN-v2); absent means the original behaviour.
     use_bias_at_final: bool = True
     use_tanh_at_final: bool = True
 
@@ -52,7 +53,7 @@ class BigVGANConfig:
         for key in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
             kw[key] = tuple(int(v) for v in kw[key])
         kw["resblock_dilation_sizes"] = tuple(tuple(int(d) for d in ds) for ds in kw["resblock_dilation_sizes"])
-        kw["resblock"] = str(kw.get("resblock", "1"))
+        kw["resblock"] = str(kw["resblock"])
         cfg = cls(**kw)
         cfg.validate()
         return cfg

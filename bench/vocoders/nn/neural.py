@@ -73,9 +73,11 @@ class NeuralVocoder(Vocoder):
             except (ValueError, KeyError, TypeError) as err:
                 raise CheckpointError(f"{self.name}: invalid architecture config ({source}): {err}") from None
         model.eval()
-        model.requires_grad_(False)
+        # Before freezing: removing a parametrisation from a frozen weight would leave it as a buffer, hidden
+        # from parameters() (and from parameter counts).
         if self.weight_norm_removed:
             remove_weight_norm(model)
+        model.requires_grad_(False)
         self.model = model.to(device=self.device, dtype=self.dtype)
 
     # -- subclass interface ------------------------------------------------------------------------------------
