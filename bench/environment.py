@@ -14,6 +14,14 @@ PACKAGES = ("vocoder-bench", "torch", "numpy", "scipy", "soundfile", "soxr", "py
             "cdpam", "visqol-python", "ai-edge-litert", "numba", "huggingface_hub", "bigvgan")
 
 
+def package_version(name: str) -> str:
+    """Installed version of distribution ``name``, or "not installed"."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in PACKAGES:

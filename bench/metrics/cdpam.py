@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench.audio.checks import validate
+from bench.environment import package_version
 from bench.errors import AudioError, MissingExtraError, MissingWeightsError
 from bench.metrics.base import Metric, MetricEntry
 
@@ -167,7 +167,7 @@ class CDPAM(Metric):
         return {
             **self.common_variant(domain),
             "package": "cdpam",
-            "version": _version("cdpam"),
+            "version": package_version("cdpam"),
             "checkpoint": CHECKPOINT,
             "input_scaling": "int16",
             "channels": "mono",
@@ -257,13 +257,6 @@ def _exact_fp32(device: torch.device) -> Any:
             enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
         )
     return contextlib.nullcontext()
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 ENTRY = MetricEntry(

@@ -13,7 +13,6 @@ them on disk (``cache=True``: beside the package, or in the user cache when that
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.audio.checks import validate
+from bench.environment import package_version
 from bench.errors import AudioError, MissingExtraError, UnknownNameError
 from bench.metrics.base import Metric, MetricEntry
 
@@ -60,7 +60,7 @@ class ViSQOL(Metric):
         v = {
             **self.common_variant(domain),
             "package": "visqol-python",
-            "version": _version("visqol-python"),
+            "version": package_version("visqol-python"),
             "mode": mode,
             "model": "svr (libsvm_nu_svr_model.txt)" if mode == "audio" else "lattice (bundled tflite, ai-edge-litert)",
             "search_window": SEARCH_WINDOW,
@@ -133,13 +133,6 @@ def _require_lattice_runtime() -> None:
             "visqol speech mode needs ai-edge-litert for its lattice model (pip install 'vocoder-bench[visqol]'); "
             "the polynomial fallback is not used because it scores differently"
         ) from None
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 ENTRY = MetricEntry(

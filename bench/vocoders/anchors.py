@@ -8,7 +8,7 @@ import numpy as np
 import scipy.signal
 import torch
 
-from bench.vocoders.base import LoadOptions, Vocoder
+from bench.vocoders.base import Vocoder
 from bench.vocoders.registry import VocoderEntry
 
 #: Kaiser FIR design: ~80 dB stop-band, 200 Hz transition band centred on the cut-off.

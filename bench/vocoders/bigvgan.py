@@ -11,19 +11,13 @@ configs) are only used to build untrained models.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
 
-from bench.mel import MelConfig, mel_spectrogram
+from bench.mel import MelConfig
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.nn.bigvgan import BigVGANConfig, BigVGANGenerator
-from bench.vocoders.nn.checkpoint import (CheckpointError, load_state_dict_strict, read_json, read_torch_file,
-                                          state_dict_from)
-from bench.vocoders.nn.neural import NeuralVocoder
-from bench.vocoders.nn.weightnorm import detect_style
+from bench.vocoders.nn.neural import MelGeneratorVocoder, meldataset_mel
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
 
@@ -61,15 +55,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
 
 def bigvgan_mel(h: dict[str, Any]) -> MelConfig:
     """The log-mel front-end a BigVGAN config.json defines (its ``meldataset.mel_spectrogram``)."""
-    fmax = h.get("fmax")
-    return MelConfig(sample_rate=int(h["sampling_rate"]), n_fft=int(h["n_fft"]), hop_length=int(h["hop_size"]),
-                     win_length=int(h["win_size"]), n_mels=int(h["num_mels"]), fmin=float(h.get("fmin", 0)),
-                     fmax=None if fmax is None else float(fmax), framing="reflect", mel_scale="slaney",
-                     mel_norm="slaney", power=1.0, mag_eps=1e-9, log="ln", clamp_min=1e-5)
+    return meldataset_mel(h)
 
 
-class BigVGAN(NeuralVocoder):
+class BigVGAN(MelGeneratorVocoder):
     """BigVGAN: log-mel [B, num_mels, F] -> audio [B, F * hop] at the config's sample rate."""
+
+    checkpoint_file = "bigvgan_generator.pt"
+    config_class = BigVGANConfig
+    generator_class = BigVGANGenerator
 
     def __init__(self, options: LoadOptions, variant: str) -> None:
         self.name = variant
@@ -80,37 +74,6 @@ class BigVGAN(NeuralVocoder):
 
     def default_config(self) -> dict[str, Any]:
         return dict(self._published)
-
-    def read_checkpoint(self, directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
-        config = read_json(directory / "config.json", self.name)
-        path = directory / "bigvgan_generator.pt"
-        state = state_dict_from(read_torch_file(path, self.name), "generator", self.name, str(path))
-        if int(config.get("sampling_rate", -1)) != self.sample_rate:
-            raise CheckpointError(f"{self.name}: {directory / 'config.json'} is for {config.get('sampling_rate')} Hz "
-                                  f"but {self.name} runs at {self.sample_rate} Hz; wrong files in {directory}?")
-        return config, state, str(path)
-
-    def build(self, config: dict[str, Any], state: dict[str, torch.Tensor] | None, source: str) -> nn.Module:
-        arch = BigVGANConfig.from_dict(config)
-        self.mel = bigvgan_mel(config)
-        self.sample_rate = self.mel.sample_rate
-        if arch.hop_length != self.mel.hop_length:
-            raise ValueError(f"prod(upsample_rates) = {arch.hop_length} differs from hop_size = {self.mel.hop_length}")
-        if arch.num_mels != self.mel.n_mels:
-            raise ValueError("num_mels of the network and of the front-end differ")
-        # The published files keep weight norm (weight_g / weight_v); fine-tuned exports may have removed it.
-        style = (detect_style(state, "conv_pre") or "old") if state is not None else "old"
-        model = BigVGANGenerator(arch, weight_norm=style)
-        if state is not None:
-            load_state_dict_strict(model, state, self.name, source)
-        return model
-
-    def analyse(self, audio: torch.Tensor) -> torch.Tensor:
-        """Log-mel [B, num_mels, T // hop] of audio [B, T] at ``sample_rate`` Hz."""
-        return mel_spectrogram(audio.to(self.device, torch.float32), self.mel)
-
-    def generate(self, features: torch.Tensor) -> torch.Tensor:
-        return self.model(features)
 
 
 def spec(variant: str) -> WeightSpec:

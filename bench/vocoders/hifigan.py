@@ -8,18 +8,12 @@ are read from config.json at load time; the defaults below are the published con
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
 
-from bench.mel import MelConfig, mel_spectrogram
-from bench.vocoders.nn.checkpoint import (CheckpointError, load_state_dict_strict, read_json, read_torch_file,
-                                          state_dict_from)
+from bench.mel import MelConfig
 from bench.vocoders.nn.hifigan import HiFiGANConfig, HiFiGANGenerator
-from bench.vocoders.nn.neural import NeuralVocoder
-from bench.vocoders.nn.weightnorm import detect_style
+from bench.vocoders.nn.neural import MelGeneratorVocoder, meldataset_mel
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
 
@@ -43,52 +37,22 @@ WEIGHTS = WeightSpec(
 
 def hifigan_mel(h: dict[str, Any]) -> MelConfig:
     """The log-mel front-end a HiFi-GAN config.json defines."""
-    fmax = h.get("fmax")
-    return MelConfig(sample_rate=int(h["sampling_rate"]), n_fft=int(h["n_fft"]), hop_length=int(h["hop_size"]),
-                     win_length=int(h["win_size"]), n_mels=int(h.get("num_mels", 80)),
-                     fmin=float(h.get("fmin", 0)), fmax=None if fmax is None else float(fmax), framing="reflect",
-                     mel_scale="slaney", mel_norm="slaney", power=1.0, mag_eps=1e-9, log="ln", clamp_min=1e-5)
+    return meldataset_mel(h, default_n_mels=80)
 
 
-class HiFiGAN(NeuralVocoder):
+class HiFiGAN(MelGeneratorVocoder):
     """HiFi-GAN V1: log-mel [B, 80, F] -> audio [B, F * 256] at 22.05 kHz."""
 
     name = NAME
     weights = WEIGHTS
     sample_rate = 22050
+    checkpoint_file = CHECKPOINT
+    config_class = HiFiGANConfig
+    generator_class = HiFiGANGenerator
+    default_n_mels = 80
 
     def default_config(self) -> dict[str, Any]:
         return dict(PUBLISHED_CONFIG)
-
-    def read_checkpoint(self, directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
-        config = read_json(directory / "config.json", self.name)
-        path = directory / CHECKPOINT
-        state = state_dict_from(read_torch_file(path, self.name), "generator", self.name, str(path))
-        if int(config.get("sampling_rate", -1)) != self.sample_rate:
-            raise CheckpointError(f"{self.name}: {directory / 'config.json'} is for {config.get('sampling_rate')} "
-                                  f"Hz but {self.name} runs at {self.sample_rate} Hz; wrong files in {directory}?")
-        return config, state, str(path)
-
-    def build(self, config: dict[str, Any], state: dict[str, torch.Tensor] | None, source: str) -> nn.Module:
-        arch = HiFiGANConfig.from_dict(config)
-        self.mel = hifigan_mel(config)
-        self.sample_rate = self.mel.sample_rate
-        if arch.hop_length != self.mel.hop_length:
-            raise ValueError(f"prod(upsample_rates) = {arch.hop_length} differs from hop_size = {self.mel.hop_length}")
-        if arch.num_mels != self.mel.n_mels:
-            raise ValueError("num_mels of the network and of the front-end differ")
-        style = (detect_style(state, "conv_pre") or "old") if state is not None else "old"
-        model = HiFiGANGenerator(arch, weight_norm=style)
-        if state is not None:
-            load_state_dict_strict(model, state, self.name, source)
-        return model
-
-    def analyse(self, audio: torch.Tensor) -> torch.Tensor:
-        """Log-mel [B, 80, T // 256] of audio [B, T] at 22.05 kHz."""
-        return mel_spectrogram(audio.to(self.device, torch.float32), self.mel)
-
-    def generate(self, features: torch.Tensor) -> torch.Tensor:
-        return self.model(features)
 
 
 ENTRY = VocoderEntry(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.vocoders.base import LoadOptions, Vocoder
+from bench.vocoders.base import Vocoder
 from bench.vocoders.registry import VocoderEntry
 
 

@@ -25,8 +25,10 @@ from torch import nn
 
 from bench.errors import MissingWeightsError
 from bench.vocoders.base import DTYPES, LoadOptions, Vocoder
-from bench.vocoders.nn.checkpoint import CheckpointError
-from bench.vocoders.nn.weightnorm import remove_weight_norm
+from bench.mel import MelConfig, mel_spectrogram
+from bench.vocoders.nn.checkpoint import (CheckpointError, load_state_dict_strict, read_json, read_torch_file,
+                                          state_dict_from)
+from bench.vocoders.nn.weightnorm import detect_style, remove_weight_norm
 from bench.vocoders.weights import WeightSpec
 
 #: Keys of ``LoadOptions.params`` handled here (subclasses may add their own).
@@ -128,3 +130,59 @@ class NeuralVocoder(Vocoder):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+
+def meldataset_mel(h: dict[str, Any], default_n_mels: int | None = None) -> MelConfig:
+    """The log-mel front-end a HiFi-GAN/BigVGAN ``config.json`` defines (their ``meldataset.mel_spectrogram``):
+    reflect padding of (n_fft - hop) / 2, ``torch.stft(center=False)``, periodic Hann window,
+    sqrt(|X|^2 + 1e-9), librosa Slaney filterbank, ln(clamp(x, 1e-5))."""
+    fmax = h.get("fmax")
+    n_mels = h["num_mels"] if default_n_mels is None else h.get("num_mels", default_n_mels)
+    return MelConfig(sample_rate=int(h["sampling_rate"]), n_fft=int(h["n_fft"]), hop_length=int(h["hop_size"]),
+                     win_length=int(h["win_size"]), n_mels=int(n_mels), fmin=float(h.get("fmin", 0)),
+                     fmax=None if fmax is None else float(fmax), framing="reflect", mel_scale="slaney",
+                     mel_norm="slaney", power=1.0, mag_eps=1e-9, log="ln", clamp_min=1e-5)
+
+
+class MelGeneratorVocoder(NeuralVocoder):
+    """A HiFi-GAN-style generator (HiFi-GAN, BigVGAN): ``config.json`` + ``{"generator": state_dict}``.
+
+    Subclasses set ``checkpoint_file``, ``config_class`` (``from_dict``, ``hop_length``, ``num_mels``),
+    ``generator_class`` (``(arch, weight_norm=style)``) and optionally ``default_n_mels``.
+    """
+
+    checkpoint_file: str
+    config_class: Any
+    generator_class: Any
+    default_n_mels: int | None = None
+
+    def read_checkpoint(self, directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
+        config = read_json(directory / "config.json", self.name)
+        path = directory / self.checkpoint_file
+        state = state_dict_from(read_torch_file(path, self.name), "generator", self.name, str(path))
+        if int(config.get("sampling_rate", -1)) != self.sample_rate:
+            raise CheckpointError(f"{self.name}: {directory / 'config.json'} is for {config.get('sampling_rate')} Hz "
+                                  f"but {self.name} runs at {self.sample_rate} Hz; wrong files in {directory}?")
+        return config, state, str(path)
+
+    def build(self, config: dict[str, Any], state: dict[str, torch.Tensor] | None, source: str) -> nn.Module:
+        arch = self.config_class.from_dict(config)
+        self.mel = meldataset_mel(config, self.default_n_mels)
+        self.sample_rate = self.mel.sample_rate
+        if arch.hop_length != self.mel.hop_length:
+            raise ValueError(f"prod(upsample_rates) = {arch.hop_length} differs from hop_size = {self.mel.hop_length}")
+        if arch.num_mels != self.mel.n_mels:
+            raise ValueError("num_mels of the network and of the front-end differ")
+        # The published files keep weight norm (weight_g / weight_v); fine-tuned exports may have removed it.
+        style = (detect_style(state, "conv_pre") or "old") if state is not None else "old"
+        model = self.generator_class(arch, weight_norm=style)
+        if state is not None:
+            load_state_dict_strict(model, state, self.name, source)
+        return model
+
+    def analyse(self, audio: torch.Tensor) -> torch.Tensor:
+        """Log-mel [B, num_mels, T // hop] of audio [B, T] at ``sample_rate`` Hz."""
+        return mel_spectrogram(audio.to(self.device, torch.float32), self.mel)
+
+    def generate(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model(features)
