@@ -121,6 +121,12 @@ def _mushra_column(name: str) -> dict:
         raise BenchError(f"no listening test at {name} (nor mushra/tests/{name})")
     rows = condition_summary(test_dir)
     if not rows:
+        from mushra.analysis import TestResults
+
+        screening = TestResults.load(test_dir).screening()
+        if screening:
+            raise BenchError(f"{test_dir}: all {len(screening)} listeners were excluded by BS.1534-3 post-screening "
+                             f"(see `bench mushra analyze {test_dir}`)")
         raise BenchError(f"{test_dir}: no ratings stored yet")
     return {(r["domain"], r["condition"]): Summary(r["mean"], r["ci95"], r["n_ratings"], math.nan) for r in rows}
 
