@@ -31,7 +31,7 @@ browser-deps:
 
 demo: $(STAMP)
 	$(BIN)/bench datasets prepare demo
-	$(BIN)/bench run --dataset demo --limit $(DEMO_LIMIT) --out $(DEMO_OUT) --quiet
+	$(BIN)/bench run --dataset demo --limit $(DEMO_LIMIT) --out $(DEMO_OUT)
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

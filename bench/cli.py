@@ -52,7 +52,8 @@ def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["seed"] = args.seed
     if getattr(args, "clip_seconds", None) is not None:
         opts["clip_seconds"] = args.clip_seconds
-    opts.update({k: _literal(v) for k, v in _key_values(getattr(args, "dataset_option", None), "--dataset-option").items()})
+    extra = _key_values(getattr(args, "dataset_option", None), "--dataset-option")
+    opts.update({k: _literal(v) for k, v in extra.items()})
     return opts
 
 
@@ -170,7 +171,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     reg = metric_registry()
     for e in reg:
         arrow = "↓" if e.direction == "lower" else "↑"
-        print(f"{e.name:8s} {arrow} perfect={e.perfect:<6g} {'GPU' if e.gpu_capable else 'CPU'}  {e.description}"
+        ref = "full-reference" if e.needs_reference else "no-reference"
+        print(f"{e.name:8s} {arrow} perfect={e.perfect:<6g} {'GPU' if e.gpu_capable else 'CPU'} {ref}  {e.description}"
               + (f" [{e.cost}]" if e.cost else ""))
     for name, why in reg.unavailable.items():
         print(f"{name:8s}   unavailable: {why}")
@@ -242,7 +244,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             continue
         v = metric.variant(args.domain)
         arrow = "↓" if entry.direction == "lower" else "↑"
-        print(f"{name:8s} {arrow} {value:.4f}   ({v.get('sample_rate')} Hz, {v.get('mode', v.get('definition', ''))})".rstrip(", )") + ")")
+        detail = ", ".join(str(x) for x in (f"{v.get('sample_rate')} Hz", v.get("mode")) if x)
+        print(f"{name:8s} {arrow} {value:.4f}   ({detail})")
     if deg.length_diff:
         print(f"(degraded length differed by {deg.length_diff} samples at 44.1 kHz; trimmed/padded to the reference)",
               file=sys.stderr)
@@ -272,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics", default="mrstft,mrmel,cdpam,visqol")
     r.add_argument("--dataset", default="demo")
     r.add_argument("--path", help="dataset directory (folder dataset, or a standard set's location)")
-    r.add_argument("--domain", choices=["music", "speech"], help="folder: domain of the files; others: only this domain")
+    r.add_argument("--domain", choices=["music", "speech"],
+                   help="folder: domain of the files; others: only this domain")
     r.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="extra dataset argument")
     r.add_argument("--seed", type=int, default=None, help="dataset clip selection seed")
     r.add_argument("--clip-seconds", type=float, default=None, help="clip length where the dataset cuts excerpts")
@@ -288,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--loudness", default="-24", help="BS.1770 target in LUFS for references, or 'none'")
     r.add_argument("--weights", action="append", metavar="NAME=PATH", help="weights directory/file of a vocoder")
     r.add_argument("--models-dir", help="directory with one sub-directory of weights per vocoder (default ./models)")
-    r.add_argument("--set", action="append", metavar="VOCODER.PARAM=VALUE", help="vocoder parameter, e.g. griffinlim.iterations=64")
+    r.add_argument("--set", action="append", metavar="VOCODER.PARAM=VALUE",
+                   help="vocoder parameter, e.g. griffinlim.iterations=64")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 

@@ -36,7 +36,8 @@ class FolderDataset(Dataset):
     def clips(self) -> list[Clip]:
         files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
-            raise MissingDatasetError(f"dataset 'folder': no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {self.root}")
+            raise MissingDatasetError(
+                f"dataset 'folder': no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {self.root}")
         out = []
         for p in files:
             rel = p.relative_to(self.root).with_suffix("").as_posix()

@@ -75,3 +75,5 @@ class MetricEntry:
     cost: str = ""  # rough CPU cost, shown by `bench metrics`
     #: single-threaded CPU code that can run in a worker process beside the torch metrics
     process_safe: bool = False
+    #: full-reference metric (all four of the paper are); a no-reference metric would ignore ``prepare``'s input
+    needs_reference: bool = True

@@ -268,5 +268,5 @@ ENTRY = MetricEntry(
     gpu_capable=True,
     requires=("cdpam",),
     extra="cdpam",
-    cost="~5 s per 10 s degraded clip on 2 CPU cores, plus the reference once per clip",
+    cost="~6 s per 10 s degraded clip on 2 CPU cores plus the reference once (python -m bench.perf.demo_profile)",
 )

@@ -68,5 +68,5 @@ ENTRY = MetricEntry(
     description="multi-resolution log10-mel L1 distance (DAC's 7 scales, mean over scales) at 44.1 kHz",
     perfect=0.0,
     gpu_capable=True,
-    cost="~0.1 s per 10 s pair on 2 CPU cores",
+    cost="~0.3 s per 10 s pair on 2 CPU cores (measured: python -m bench.perf.demo_profile)",
 )

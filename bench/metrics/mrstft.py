@@ -59,5 +59,5 @@ ENTRY = MetricEntry(
     perfect=0.0,
     gpu_capable=True,
     requires=("auraloss",),
-    cost="~0.1 s per 10 s pair on 2 CPU cores",
+    cost="~0.5 s per 10 s pair on 2 CPU cores (measured: python -m bench.perf.demo_profile)",
 )

@@ -144,6 +144,6 @@ ENTRY = MetricEntry(
     gpu_capable=False,
     requires=("visqol",),
     extra="visqol",
-    cost="~2-4 s CPU per 10 s pair (first call compiles numba kernels, ~15 s, cached on disk)",
+    cost="~1-3 s per 10 s pair on one core (first call compiles numba kernels, ~15 s, cached on disk)",
     process_safe=True,
 )

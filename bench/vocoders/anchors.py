@@ -49,7 +49,8 @@ ENTRY = [
         name=f"anchor{int(fc / 100)}",
         factory=LowpassAnchor,
         sample_rate=44100,
-        description=f"BS.1534-3 {'low' if fc < 5000 else 'mid'}-range anchor: reference low-passed at {fc / 1000:g} kHz",
+        description=f"BS.1534-3 {'low' if fc < 5000 else 'mid'}-range anchor: reference low-passed at "
+                    f"{fc / 1000:g} kHz",
         default_params={"cutoff_hz": fc},
         family="anchor",
     )
