@@ -41,8 +41,9 @@ class GriffinLim(Vocoder):
         window = torch.hann_window(cfg.win_length, device=mag.device)
         stft = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
                     center=True)
+        # The same seeded initial phase for every item: an item's output does not depend on its batch.
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        phase = torch.rand(mag.shape, generator=gen).to(mag.device) * 2 * torch.pi
+        phase = (torch.rand(mag.shape[-2:], generator=gen) * 2 * torch.pi).to(mag.device).expand_as(mag)
         angles = torch.polar(torch.ones_like(mag), phase)
         previous = torch.zeros_like(angles)
         for _ in range(self.iterations):

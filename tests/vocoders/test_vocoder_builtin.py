@@ -78,3 +78,14 @@ def test_griffinlim_output_is_time_aligned(music):
     lags = range(-512, 513, 16)
     best = max(lags, key=lambda k: np.dot(np.roll(env_y, -k), env_x))
     assert abs(best) <= 64
+
+
+@pytest.mark.parametrize("name", ["griffinlim", "anchor35", "reference"])
+def test_batched_equals_unbatched(music, name):
+    v = _build(name, **({"iterations": 4} if name == "griffinlim" else {}))
+    clips = [torch.from_numpy(music(0.5, seed=s)) for s in range(3)] + [torch.from_numpy(music(0.3, seed=9))]
+    together = v.copy_synthesis_items(clips)
+    for clip, out in zip(clips, together):
+        alone = v.copy_synthesis_items([clip])[0]
+        assert out.shape == alone.shape
+        torch.testing.assert_close(out, alone, atol=1e-5, rtol=0)  # float rounding of batched FFTs
