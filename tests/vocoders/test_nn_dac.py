@@ -17,15 +17,6 @@ TINY = dict(encoder_dim=4, encoder_rates=[2, 4], latent_dim=16, decoder_dim=16, 
             codebook_size=32, codebook_dim=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads only add synchronisation (very slow on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_dac(seed: int = 0) -> DACModel:
     torch.manual_seed(seed)
     model = DACModel(**TINY).eval()

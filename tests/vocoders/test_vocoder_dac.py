@@ -20,15 +20,6 @@ KWARGS = {"encoder_dim": 2, "encoder_rates": [2, 4, 8, 8], "latent_dim": 16, "de
           "quantizer_dropout": 0.5, "sample_rate": 44100}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads only add synchronisation (very slow on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_model(seed: int = 0) -> DACModel:
     torch.manual_seed(seed)
     model = DACModel(**{k: v for k, v in KWARGS.items() if k != "quantizer_dropout"}).eval()

@@ -27,15 +27,6 @@ TINY["model"].update(latent_dim=16, codebook_size=16, initial_out_channels=16, i
                      dac_decoder={"channels": 32, "rates": [8, 8, 4, 2]})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads only add synchronisation (very slow on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_model(seed: int = 0, config: dict | None = None) -> DisCoderModel:
     torch.manual_seed(seed)
     model = DisCoderModel(config or TINY).eval()

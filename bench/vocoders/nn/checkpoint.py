@@ -47,34 +47,30 @@ def read_torch_file(path: str | Path, name: str) -> Any:
         raise CheckpointError(f"{name}: cannot read {path} (truncated or corrupt file?): {text}") from None
 
 
-def read_json(path: str | Path, name: str) -> dict[str, Any]:
-    """A JSON object from ``path`` (a config file), with one-line errors."""
+def _read_mapping(path: str | Path, name: str, kind: str, parse: Any, errors: tuple[type[BaseException], ...]
+                  ) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"{name}: config file {path} not found")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, *errors) as err:
         raise CheckpointError(f"{name}: cannot parse {path}: {_first_line(err)}") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{name}: {path} does not hold a JSON object")
+        raise CheckpointError(f"{name}: {path} does not hold a {kind}")
     return data
+
+
+def read_json(path: str | Path, name: str) -> dict[str, Any]:
+    """A JSON object from ``path`` (a config file), with one-line errors."""
+    return _read_mapping(path, name, "JSON object", json.loads, (json.JSONDecodeError,))
 
 
 def read_yaml(path: str | Path, name: str) -> dict[str, Any]:
     """A YAML mapping from ``path`` (safe loader), with one-line errors."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"{name}: config file {path} not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise CheckpointError(f"{name}: cannot parse {path}: {_first_line(err)}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{name}: {path} does not hold a YAML mapping")
-    return data
+    return _read_mapping(path, name, "YAML mapping", yaml.safe_load, (yaml.YAMLError,))
 
 
 def state_dict_from(obj: Any, key: str | None, name: str, source: str) -> dict[str, torch.Tensor]:
