@@ -162,19 +162,15 @@ class Snake(nn.Module):
         return f"{self.channels}, logscale={self.logscale}"
 
 
-class SnakeBeta(nn.Module):
+class SnakeBeta(Snake):
     """SnakeBeta ``x + 1/beta * sin^2(alpha x)`` on [B, C, T]: per-channel frequency ``alpha`` and magnitude ``beta``.
 
     Arguments as :class:`Snake`; ``beta`` is initialised like ``alpha``.
     """
 
     def __init__(self, channels: int, alpha: float = 1.0, logscale: bool = False) -> None:
-        super().__init__()
-        self.channels = channels
-        self.logscale = logscale
-        init = torch.zeros(channels) if logscale else torch.ones(channels)
-        self.alpha = nn.Parameter(init * alpha)
-        self.beta = nn.Parameter(init * alpha)
+        super().__init__(channels, alpha, logscale)
+        self.beta = nn.Parameter(self.alpha.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self.alpha[None, :, None]
@@ -183,9 +179,6 @@ class SnakeBeta(nn.Module):
             alpha = torch.exp(alpha)
             beta = torch.exp(beta)
         return x + (1.0 / (beta + SNAKE_EPS)) * torch.sin(x * alpha).pow(2)
-
-    def extra_repr(self) -> str:
-        return f"{self.channels}, logscale={self.logscale}"
 
 
 def make_activation(name: str, channels: int, logscale: bool = False) -> nn.Module:
