@@ -116,6 +116,13 @@ def _require_mapping(obj: Any) -> dict[str, Any]:
     return obj
 
 
+def _require(obj: dict[str, Any], keys: tuple[str, ...], where: str = "") -> None:
+    """Raise :class:`SubmissionError` naming the first of ``keys`` missing from ``obj``."""
+    for key in keys:
+        if key not in obj:
+            raise SubmissionError(f"{where}: missing field '{key}'" if where else f"missing field '{key}'")
+
+
 def _text(v: Any, what: str, *, limit: int = MAX_TEXT, allow_none: bool = False) -> str | None:
     if v is None and allow_none:
         return None
@@ -160,9 +167,7 @@ def _time(v: Any, what: str) -> float | None:
 
 def validate_session(obj: dict[str, Any], cfg: TestConfig) -> Submission:
     """Check a session against the test's config; raise :class:`SubmissionError` (400/422) on any problem."""
-    for key in ("testId", "uuid", "trials"):
-        if key not in obj:
-            raise SubmissionError(f"missing field '{key}'")
+    _require(obj, ("testId", "uuid", "trials"))
     test_id = _text(obj["testId"], "testId", limit=MAX_ID)
     if test_id != cfg.testId:
         raise SubmissionError(f"unknown testId '{test_id}' (this server runs '{cfg.testId}')", 422)
@@ -195,9 +200,7 @@ def validate_session(obj: dict[str, Any], cfg: TestConfig) -> Submission:
     for i, trial in enumerate(trials):
         if not isinstance(trial, dict):
             raise SubmissionError(f"trials[{i}] must be an object")
-        for key in ("id", "type", "responses"):
-            if key not in trial:
-                raise SubmissionError(f"trials[{i}]: missing field '{key}'")
+        _require(trial, ("id", "type", "responses"), f"trials[{i}]")
         tid = _text(trial["id"], f"trials[{i}].id", limit=MAX_ID)
         ttype = _text(trial["type"], f"trials[{i}].type", limit=MAX_ID)
         if tid in sub.trial_types:
@@ -229,9 +232,7 @@ def _mushra_ratings(tid: str, resp: list[Any], page: MushraPage) -> list[Rating]
         where = f"trial '{tid}' response {j}"
         if not isinstance(r, dict):
             raise SubmissionError(f"{where} must be an object")
-        for key in ("stimulus", "score"):
-            if key not in r:
-                raise SubmissionError(f"{where}: missing field '{key}'")
+        _require(r, ("stimulus", "score"), where)
         stim = _text(r["stimulus"], f"{where}.stimulus", limit=MAX_ID)
         if stim not in allowed:
             raise SubmissionError(f"{where}: unknown stimulus '{stim}'", 422)
@@ -254,9 +255,7 @@ def _choices(tid: str, resp: list[Any], page: Page) -> list[Choice]:
         where = f"trial '{tid}' response {j}"
         if not isinstance(r, dict):
             raise SubmissionError(f"{where} must be an object")
-        for key in ("reference", "nonReference", "answer"):
-            if key not in r:
-                raise SubmissionError(f"{where}: missing field '{key}'")
+        _require(r, ("reference", "nonReference", "answer"), where)
         ref = _text(r["reference"], f"{where}.reference", limit=MAX_ID)
         non = _text(r["nonReference"], f"{where}.nonReference", limit=MAX_ID)
         for s in (ref, non):
