@@ -31,6 +31,14 @@ def default_db_path(test_dir: str | Path, cfg: TestConfig) -> Path:
     return Path(test_dir) / "results" / f"{safe}.sqlite"
 
 
+def training_page_ids(test_dir: str | Path) -> set[str]:
+    """Page ids of the training page(s) named by a built test's manifest (empty for other webMUSHRA configs)."""
+    manifest = read_manifest(test_dir)
+    if not manifest:
+        return set()
+    return {str(manifest.get("training", {}).get("page_id"))} - {"None"}
+
+
 def read_manifest(test_dir: str | Path) -> dict[str, Any] | None:
     path = Path(test_dir) / MANIFEST_NAME
     if not path.is_file():
@@ -54,19 +62,22 @@ class TestResults:
     trial_domain: dict[str, str]
     conditions: list[str]
     ratings: list[dict[str, Any]] = field(default_factory=list)
+    #: Keep assessors who rated only some of the test items (default: all items are required).
+    allow_partial: bool = False
 
     @classmethod
     def load(cls, test_dir: str | Path, *, db_path: str | Path | None = None,
-             config_name: str | None = None) -> TestResults:
+             config_name: str | None = None, allow_partial: bool = False) -> TestResults:
         test_dir = Path(test_dir)
         cfg = load_config(find_config(test_dir, config_name))
         db = Path(db_path) if db_path else default_db_path(test_dir, cfg)
         if not db.is_file():
             raise BenchError(f"{test_dir}: no submissions yet ({db} does not exist)")
-        return cls.from_parts(test_dir, cfg, Storage(db))
+        return cls.from_parts(test_dir, cfg, Storage(db), allow_partial=allow_partial)
 
     @classmethod
-    def from_parts(cls, test_dir: str | Path, cfg: TestConfig, storage: Storage) -> TestResults:
+    def from_parts(cls, test_dir: str | Path, cfg: TestConfig, storage: Storage, *,
+                   allow_partial: bool = False) -> TestResults:
         test_dir = Path(test_dir)
         manifest = read_manifest(test_dir)
         training: set[str] = set()
@@ -82,10 +93,11 @@ class TestResults:
              "score": float(r["score"]), "domain": trial_domain[r["trial_id"]]}
             for r in storage.ratings() if r["trial_id"] in trial_domain
         ]
-        return cls(test_dir, cfg, manifest, storage, trial_domain, _condition_order(cfg, manifest), ratings)
+        return cls(test_dir, cfg, manifest, storage, trial_domain, _condition_order(cfg, manifest), ratings,
+                   allow_partial)
 
     def screening(self) -> list[ScreeningResult]:
-        return screen(self.ratings)
+        return screen(self.ratings, items_total=len(self.trial_domain), require_all=not self.allow_partial)
 
     def kept_ratings(self) -> list[dict[str, Any]]:
         excluded = {s.listener for s in self.screening() if s.excluded}
@@ -106,9 +118,12 @@ class TestResults:
                 if not scores:
                     continue
                 mean, ci = mean_ci95(scores)
+                n_listeners = len({r["listener"] for r in sel if r["stimulus"] == cond})
+                if n_listeners < 2:
+                    # One assessor's scores over items say nothing about listeners in general: no interval.
+                    ci = math.nan
                 rows.append({"domain": domain, "condition": cond, "mean": mean, "ci95": ci,
-                             "n_ratings": len(scores),
-                             "n_listeners": len({r["listener"] for r in sel if r["stimulus"] == cond})})
+                             "n_ratings": len(scores), "n_listeners": n_listeners})
         return rows
 
 
@@ -140,27 +155,40 @@ def _fmt(x: float, nd: int = 1) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
+def _ci_cell(row: dict[str, Any]) -> str:
+    if row["n_listeners"] < 2:
+        return f"n={row['n_listeners']}, no interval"
+    return _fmt(row["ci95"])
+
+
 def markdown_report(res: TestResults) -> str:
     screening = res.screening()
     summary = res.summary()
     kept = [s for s in screening if not s.excluded]
+    partial_rule = ("assessors who rated only some items are kept (partial sessions allowed)" if res.allow_partial
+                    else "every test item must be rated")
     lines = [f"# MUSHRA results: {res.cfg.testname} ({res.cfg.testId})", "",
              f"Assessors: {len(screening)} submitted, {len(kept)} kept after BS.1534-3 post-screening "
-             f"(hidden reference < 90 or mid anchor > 90 in more than 15% of items).", ""]
+             f"(hidden reference < 90 or mid anchor > 90 in more than 15% of items; {partial_rule}).", ""]
+    if screening:
+        lines += ["| assessor | items rated | kept |", "|---|---:|---|"]
+        lines += [f"| `{s.listener}` | {s.items_rated} of {s.items_total} | {'no' if s.excluded else 'yes'} |"
+                  for s in screening]
+        lines.append("")
     excluded = [s for s in screening if s.excluded]
     if excluded:
         lines += ["Excluded assessors:", ""]
         lines += [f"- `{s.listener}`: {'; '.join(s.reasons)}" for s in excluded]
         lines.append("")
     lines += ["Mean score with 95% confidence interval over all scores of the kept assessors "
-              "(t(0.975, N-1)·s/√N, N = number of ratings).", ""]
+              "(t(0.975, N-1)·s/√N, N = number of ratings); no interval from a single listener.", ""]
     for domain in res.domains():
         rows = [r for r in summary if r["domain"] == domain]
         if not rows:
             continue
         lines += [f"## {domain}", "", "| condition | mean | ±95% CI | ratings | listeners |",
                   "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['condition']} | {_fmt(r['mean'])} | {_fmt(r['ci95'])} | {r['n_ratings']} | "
+        lines += [f"| {r['condition']} | {_fmt(r['mean'])} | {_ci_cell(r)} | {r['n_ratings']} | "
                   f"{r['n_listeners']} |" for r in rows]
         lines.append("")
     return "\n".join(lines)
@@ -215,17 +243,19 @@ def box_plot_png(res: TestResults, *, kept_only: bool = True) -> bytes:
 
 
 def analyze(test_dir: str | Path, out_dir: str | Path | None = None, *,
-            db_path: str | Path | None = None) -> tuple[TestResults, dict[str, Path]]:
+            db_path: str | Path | None = None, allow_partial: bool = False) -> tuple[TestResults, dict[str, Path]]:
     """Screen, summarise and write summary.{csv,json,md}, screening.json and boxplot.png to ``out_dir``
-    (default ``<test>/analysis``). Returns the loaded results and the written files."""
-    res = TestResults.load(test_dir, db_path=db_path)
+    (default ``<test>/analysis``). Returns the loaded results and the written files.
+
+    ``allow_partial`` keeps assessors who rated only some of the test items (excluded by default)."""
+    res = TestResults.load(test_dir, db_path=db_path, allow_partial=allow_partial)
     out = Path(out_dir) if out_dir else Path(test_dir) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     summary = res.summary()
     screening = res.screening()
     files = {
         "summary.csv": summary_csv(summary),
-        "summary.json": json.dumps({"test_id": res.cfg.testId, "ci": "t(0.975,N-1)*s/sqrt(N) over ratings",
+        "summary.json": json.dumps({"test_id": res.cfg.testId, "ci": "t(0.975,N-1)*s/sqrt(N) over ratings; null with one listener",
                                     "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
                                               for k, v in r.items()} for r in summary]}, indent=2),
         "summary.md": markdown_report(res),
@@ -240,27 +270,41 @@ def analyze(test_dir: str | Path, out_dir: str | Path | None = None, *,
     return res, written
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """``value`` made inert for spreadsheets: a leading formula character gets a ``'`` in front (the stored
+    answer stays as sent; results.json has it raw)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def mushra_csv(storage: Storage, cfg: TestConfig) -> str:
     """All mushra ratings in webMUSHRA's mushra.csv layout: session_test_id, one column per questionnaire item,
-    session_uuid, trial_id, rating_stimulus, rating_score, rating_time, rating_comment."""
+    session_uuid, trial_id, rating_stimulus, rating_score, rating_time, rating_comment.
+
+    Questionnaire columns are the config's items only (a submission cannot add columns); text cells that a
+    spreadsheet would run as a formula are neutralised with :func:`csv_cell`.
+    """
     sessions = storage.sessions()
-    qnames: list[str] = [str(q.get("name")) for q in cfg.questionnaire() if q.get("name")]
-    for s in sessions:
-        for name, _ in s["participant"]:
-            if name not in qnames:
-                qnames.append(name)
+    qnames: list[str] = []
+    for q in cfg.questionnaire():
+        if q.get("name") is not None and str(q["name"]) not in qnames:
+            qnames.append(str(q["name"]))
     by_uuid = {s["uuid"]: s for s in sessions}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["session_test_id", *qnames, "session_uuid", "trial_id", "rating_stimulus", "rating_score",
-                "rating_time", "rating_comment"])
+    w.writerow(["session_test_id", *map(csv_cell, qnames), "session_uuid", "trial_id", "rating_stimulus",
+                "rating_score", "rating_time", "rating_comment"])
     for r in storage.ratings():
         s = by_uuid[r["session_uuid"]]
         answers = dict(s["participant"])
         score = r["score"]
-        w.writerow([s["test_id"], *(answers.get(q, "") for q in qnames), r["session_uuid"], r["trial_id"],
-                    r["stimulus"], int(score) if float(score).is_integer() else score,
+        w.writerow([csv_cell(s["test_id"]), *(csv_cell(answers.get(q, "")) for q in qnames),
+                    csv_cell(r["session_uuid"]), csv_cell(r["trial_id"]), csv_cell(r["stimulus"]),
+                    int(score) if float(score).is_integer() else score,
                     "" if r["time_ms"] is None else (int(r["time_ms"]) if float(r["time_ms"]).is_integer()
                                                      else r["time_ms"]),
-                    "" if r["comment"] is None else r["comment"]])
+                    "" if r["comment"] is None else csv_cell(r["comment"])])
     return buf.getvalue()

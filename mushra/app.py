@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from flask import Flask, Response, abort, render_template, request, send_file, url_for
 
-from mushra.analysis import TestResults, box_plot_png, default_db_path, mushra_csv
+from mushra.analysis import TestResults, box_plot_png, default_db_path, mushra_csv, training_page_ids
 from mushra.config import ConfigError, find_config, load_config, read_raw, rewrite_audio_paths
 from mushra.storage import Storage
 from mushra.validate import MAX_BODY_BYTES, SubmissionError, parse_body, validate_session
@@ -124,6 +124,7 @@ def create_app(
     if wm_dir is not None and not (wm_dir / "index.html").is_file():
         raise ConfigError(f"{wm_dir}: not a webMUSHRA folder (no index.html)")
     storage = Storage(Path(db_path) if db_path else default_db_path(test_dir, cfg))
+    training = training_page_ids(test_dir)
     api_config = rewrite_audio_paths(raw_cfg, _audio_url)
     api_config["remoteService"] = cfg.remoteService
     api_config["configFile"] = cfg_path.name
@@ -200,11 +201,11 @@ def create_app(
     def submit() -> Response:
         try:
             body = request.get_data(cache=False, as_text=False, parse_form_data=False)
-            session = validate_session(parse_body(body, request.content_type), cfg)
-        except SubmissionError as err:
+            session = validate_session(parse_body(body, request.content_type), cfg, training=training)
+            stored = storage.add(session)  # listeners' IP addresses are deliberately not stored
+        except SubmissionError as err:  # also SessionConflict (409) from storage.add
             log.warning("rejected submission from %s: %s", request.remote_addr, err)
             return _text(str(err), err.status)
-        stored = storage.add(session)  # listeners' IP addresses are deliberately not stored
         log.info("session %s %s (%d ratings)", session.uuid, "stored" if stored else "already stored",
                  len(session.ratings))
         return Response(b"", status=200, mimetype="text/plain")

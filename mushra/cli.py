@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     a.add_argument("test", type=Path, help="test folder")
     a.add_argument("--out", type=Path, default=None, help="output folder (default <test>/analysis)")
     a.add_argument("--db", type=Path, default=None, help="SQLite file for results (default <test>/results/)")
+    a.add_argument("--allow-partial", action="store_true",
+                   help="keep assessors who rated only some test items (default: all items are required)")
     a.set_defaults(func=cmd_analyze)
     return p
 
@@ -97,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from mushra.analysis import analyze, markdown_report
 
-    res, files = analyze(args.test, args.out, db_path=args.db)
+    res, files = analyze(args.test, args.out, db_path=args.db, allow_partial=args.allow_partial)
     print(markdown_report(res))
     print(f"written: {', '.join(str(p) for p in files.values())}")
     return 0

@@ -5,6 +5,9 @@ An assessor is excluded when, over the items (trials) they rated,
 * the hidden reference got a score below 90 for MORE than 15 % of the items, or
 * the mid-range anchor (``anchor70``, 7 kHz low-pass) got a score above 90 for MORE than 15 % of the items.
 
+and, unless partial sessions are allowed, when they rated fewer test items than the test has (an assessor who rated
+1 of 4 items would otherwise weigh in as fully as one who rated all).
+
 Exactly 15 % is kept. Fractions are compared exactly (rational numbers), so 3 of 20 items is kept and 4 of 20 is
 not, without floating-point surprises. An assessor is judged only on the items they rated.
 """
@@ -35,6 +38,9 @@ class ScreeningResult:
     anchor_above: int
     excluded: bool
     reasons: list[str] = field(default_factory=list)
+    #: Test items (trials) this assessor rated, and how many the test has (None when not known).
+    items_rated: int = 0
+    items_total: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,9 +58,12 @@ def screen(
     reference_min: float = REFERENCE_MIN,
     anchor_max: float = ANCHOR_MAX,
     max_fraction: float = MAX_FRACTION,
+    items_total: int | None = None,
+    require_all: bool = True,
 ) -> list[ScreeningResult]:
     """Screen every assessor in ``ratings`` (dicts with listener, trial_id, stimulus, score).
 
+    ``items_total`` is the number of test items; with ``require_all`` an assessor who rated fewer is excluded.
     Returns one result per listener in first-appearance order.
     """
     ref_scores: dict[str, dict[str, float]] = defaultdict(dict)
@@ -80,5 +89,10 @@ def screen(
         if _over(above, len(anchors), max_fraction):
             reasons.append(f"mid anchor ({anchor}) rated above {anchor_max:g} in {above} of {len(anchors)} items "
                            f"({100 * above / len(anchors):.0f}% > {100 * max_fraction:g}%)")
-        out.append(ScreeningResult(who, len(refs), below, len(anchors), above, bool(reasons), reasons))
+        rated = len(items[who])
+        if require_all and items_total is not None and rated < items_total:
+            reasons.append(f"rated {rated} of {items_total} items (all are required; allow partial sessions "
+                           "to keep them)")
+        out.append(ScreeningResult(who, len(refs), below, len(anchors), above, bool(reasons), reasons,
+                                   items_rated=rated, items_total=items_total))
     return out

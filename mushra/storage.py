@@ -2,7 +2,9 @@
 
 One connection per call (safe from any thread or process), WAL journal, ``synchronous=FULL`` so that a session
 acknowledged with HTTP 200 survives a killed server, one ``BEGIN IMMEDIATE`` transaction per submission (a session
-is stored completely or not at all), idempotent by session uuid (a re-post stores nothing and still succeeds).
+is stored completely or not at all), idempotent by session uuid: an identical re-post stores nothing and still
+succeeds; a different payload under a stored uuid is refused (:class:`SessionConflict`, HTTP 409), never dropped
+silently.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mushra.validate import Submission
+from mushra.validate import Submission, SubmissionError
 
 #: Seconds a writer waits for the database lock before giving up (concurrent listeners queue up behind it).
 BUSY_TIMEOUT_S = 30.0
@@ -33,6 +35,18 @@ CREATE TABLE IF NOT EXISTS choices (
     non_reference TEXT NOT NULL, answer TEXT NOT NULL, time_ms REAL, comment TEXT, seq INTEGER NOT NULL,
     PRIMARY KEY (session_uuid, seq));
 """
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class SessionConflict(SubmissionError):
+    """A session uuid that is already stored with different content (answered with HTTP 409)."""
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__(f"session {uuid[:80]} is already stored with different content; "
+                         "a session can be sent only once", 409)
 
 
 class Storage:
@@ -57,7 +71,13 @@ class Storage:
             conn.close()
 
     def add(self, sub: Submission, remote_addr: str | None = None) -> bool:
-        """Store a validated session in one transaction. Returns False (and stores nothing) if its uuid exists."""
+        """Store a validated session in one transaction.
+
+        Returns False (and stores nothing) if the same payload is already stored under its uuid.
+
+        Raises:
+            SessionConflict: the uuid is stored with a different payload.
+        """
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -69,6 +89,10 @@ class Storage:
                      json.dumps(sub.raw, ensure_ascii=False, separators=(",", ":"))),
                 )
                 if cur.rowcount == 0:
+                    stored = conn.execute("SELECT payload FROM sessions WHERE uuid = ?", (sub.uuid,)).fetchone()
+                    # Compared as canonical JSON: key order and spacing of the client's text do not matter.
+                    if _canonical(json.loads(stored["payload"])) != _canonical(sub.raw):
+                        raise SessionConflict(sub.uuid)
                     conn.execute("UPDATE sessions SET reposts = reposts + 1 WHERE uuid = ?", (sub.uuid,))
                     conn.execute("COMMIT")
                     return False

@@ -44,7 +44,8 @@ def make_test_dir(path: str | Path, *, n_items: int = 3, systems: tuple[str, ...
     finish = Page("finish", {"type": "finish", "name": "Thank you", "content": "Thanks", "showResults": False,
                              "writeResults": True, "questionnaire": [
                                  {"type": "number", "label": "Age", "name": "age", "min": 0, "max": 120},
-                                 {"type": "long_text", "label": "Comments", "name": "comments"}]})
+                                 {"type": "long_text", "label": "Comments", "name": "comments",
+                                  "optional": True}]})
     cfg = TestConfig(testname="Synthetic test", testId=test_id,
                      pages=[pages[0], PageGroup(pages[1:], random=True), finish])
     write_config(cfg, path / "config.yaml")
@@ -58,7 +59,8 @@ def make_test_dir(path: str | Path, *, n_items: int = 3, systems: tuple[str, ...
 
 def make_session(cfg: TestConfig, uuid: str, *, seed: int = 0, scores: dict[str, dict[str, Any]] | None = None,
                  comment: str | None = None, name: str = "") -> dict[str, Any]:
-    """A complete webMUSHRA session for ``cfg``: every mushra page, every condition rated.
+    """A complete webMUSHRA session for ``cfg``: every mushra page, every condition rated, the questionnaire
+    answered.
 
     ``scores`` maps page id -> {condition: score} to fix chosen scores; the rest are plausible random ones,
     sent as strings of digits like the real front-end.
@@ -76,7 +78,14 @@ def make_session(cfg: TestConfig, uuid: str, *, seed: int = 0, scores: dict[str,
             responses.append({"stimulus": c, "score": s if isinstance(s, str) else str(s),
                               "comment": comment, "time": rng.randint(1000, 60000)})
         trials.append({"id": page.id, "type": "mushra", "responses": responses})
-    return {"testId": cfg.testId, "participant": {"name": ["age", "comments"], "response": ["30", name]},
+    # The config's questionnaire answered: first choice of a likert item, "30" for a number, ``name`` for text.
+    qnames, qanswers = [], []
+    for q in cfg.questionnaire():
+        choices = [str(o.get("value") if isinstance(o, dict) else o) for o in q.get("response") or []]
+        qnames.append(str(q.get("name")))
+        qanswers.append(choices[0] if q.get("type") == "likert" and choices else
+                        "30" if q.get("type") == "number" else name)
+    return {"testId": cfg.testId, "participant": {"name": qnames, "response": qanswers},
             "trials": trials, "uuid": uuid, "config": "configs/config.yaml"}
 
 

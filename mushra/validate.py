@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -24,9 +25,13 @@ MAX_RESPONSES = 200
 MAX_TEXT = 10_000
 MAX_ID = 200
 MAX_QUESTIONNAIRE = 100
+#: Deepest nesting of lists/objects accepted. A webMUSHRA session nests about 6 levels (session, trials, trial,
+#: responses, response, stimulusRating); deeper bodies are rejected before anything walks them recursively.
+MAX_DEPTH = 32
 
 _PREFIX = b"sessionJSON="
-_DIGITS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
+# ASCII digits only: Python's \d and float() also read "５０" (fullwidth) and "٥٠" (Arabic-Indic) as 50.
+_NUMBER = re.compile(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$", re.ASCII)
 
 
 class SubmissionError(BenchError):
@@ -89,7 +94,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
         # The raw form first; a client that did url-encode the JSON gives text that only parses once decoded.
         for candidate in (raw, unquote_plus(raw)):
             try:
-                obj = json.loads(candidate)
+                obj = _loads(candidate)
             except ValueError:
                 continue
             return _require_mapping(obj)
@@ -97,10 +102,34 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
     else:
         raise SubmissionError("expected a body 'sessionJSON=<json>' or a JSON object")
     try:
-        obj = json.loads(text)
+        obj = _loads(text)
     except ValueError as err:
         raise SubmissionError(f"body is not valid JSON ({err.msg} at char {err.pos})") from None
     return _require_mapping(obj)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` that answers nesting deeper than :data:`MAX_DEPTH` with a 400 instead of a RecursionError
+    (the parser recurses once per level and gives up near 1000 levels, i.e. a 2 kB body)."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise SubmissionError(f"JSON is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    if _depth_exceeds(obj, MAX_DEPTH):
+        raise SubmissionError(f"JSON is nested too deeply (more than {MAX_DEPTH} levels)")
+    return obj
+
+
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    """True if lists/objects in ``obj`` nest deeper than ``limit`` (iterative: no recursion on hostile input)."""
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def _decode(b: bytes) -> str:
@@ -135,19 +164,28 @@ def _text(v: Any, what: str, *, limit: int = MAX_TEXT, allow_none: bool = False)
 
 
 def parse_score(v: Any, what: str) -> float:
-    """A 0..100 score from a number or a string of digits (as webMUSHRA sends it)."""
+    """A 0..100 score from a number or a string of ASCII digits (as webMUSHRA sends it, e.g. "40").
+
+    Messages quote the value as sent: "score -1 is outside 0..100", "score 100.0001 is outside 0..100".
+    """
     if isinstance(v, bool):
         raise SubmissionError(f"{what}: score must be a number, got {v!r}")
     if isinstance(v, str):
-        if not _DIGITS.match(v):
-            raise SubmissionError(f"{what}: score {v[:20]!r} is not a number")
-        x = float(v)
+        if not _NUMBER.match(v):
+            raise SubmissionError(f"{what}: score {v[:20]!r} is not a number (ASCII digits expected)")
+        shown = v.strip()
+        x = float(shown)
     elif isinstance(v, (int, float)):
         x = float(v)
+        shown = str(v) if isinstance(v, int) else repr(x)
     else:
         raise SubmissionError(f"{what}: score must be a number")
-    if not math.isfinite(x) or x < 0 or x > 100:
-        raise SubmissionError(f"{what}: score {x:g} is outside 0..100")
+    if not math.isfinite(x):
+        raise SubmissionError(f"{what}: score {shown[:20]} is not a finite number")
+    if x < 0 or x > 100:
+        if len(shown) > 20:
+            shown = shown[:20] + "..."
+        raise SubmissionError(f"{what}: score {shown} is outside 0..100")
     return x
 
 
@@ -165,8 +203,12 @@ def _time(v: Any, what: str) -> float | None:
     return t
 
 
-def validate_session(obj: dict[str, Any], cfg: TestConfig) -> Submission:
-    """Check a session against the test's config; raise :class:`SubmissionError` (400/422) on any problem."""
+def validate_session(obj: dict[str, Any], cfg: TestConfig, *, training: Collection[str] = ()) -> Submission:
+    """Check a session against the test's config; raise :class:`SubmissionError` (400/422) on any problem.
+
+    ``training`` names the training page(s) (from a built test's manifest): a session must hold at least one rated
+    trial of another page, so that a session of only the training page (or no trial at all) is refused.
+    """
     _require(obj, ("testId", "uuid", "trials"))
     test_id = _text(obj["testId"], "testId", limit=MAX_ID)
     if test_id != cfg.testId:
@@ -175,22 +217,7 @@ def validate_session(obj: dict[str, Any], cfg: TestConfig) -> Submission:
     if not uuid or not uuid.strip():
         raise SubmissionError("uuid is empty")
 
-    participant = obj.get("participant") or {}
-    if not isinstance(participant, dict):
-        raise SubmissionError("participant must be an object")
-    names = participant.get("name") or []
-    responses = participant.get("response") or []
-    if not isinstance(names, list) or not isinstance(responses, list):
-        raise SubmissionError("participant.name and participant.response must be lists")
-    if len(names) != len(responses):
-        raise SubmissionError("participant.name and participant.response differ in length")
-    if len(names) > MAX_QUESTIONNAIRE:
-        raise SubmissionError(f"too many questionnaire answers ({len(names)})")
-    pairs = [(_text(n, "participant.name", limit=MAX_ID) or "",
-              _text(json.dumps(r, ensure_ascii=False) if isinstance(r, (list, dict)) else r,
-                    "participant.response", allow_none=True) or "")
-             for n, r in zip(names, responses)]
-
+    pairs = _questionnaire(obj.get("participant"), cfg)
     trials = obj["trials"]
     if not isinstance(trials, list):
         raise SubmissionError("trials must be a list")
@@ -221,7 +248,66 @@ def validate_session(obj: dict[str, Any], cfg: TestConfig) -> Submission:
         elif ttype == "paired_comparison":
             sub.choices.extend(_choices(tid, resp, page))
         # Other page types (likert, bs1116, ...) are kept in the stored raw session only.
+    _require_test_trial(sub, cfg, set(training), trials)
     return sub
+
+
+def _require_test_trial(sub: Submission, cfg: TestConfig, training: set[str], trials: list[Any]) -> None:
+    """Refuse a session without a rated trial outside the training page (a mushra one if the test has mushra
+    pages): it carries nothing to analyse."""
+    test_mushra = [p.id for p in cfg.mushra_pages() if p.id not in training]
+    if test_mushra:
+        rated = {r.trial_id for r in sub.ratings} - training
+        if not rated:
+            only = " (only the training page)" if sub.ratings else ""
+            raise SubmissionError(f"session has no rated MUSHRA test trial{only}", 422)
+        return
+    answered = [t["id"] for t in trials if str(t["id"]) not in training and t["responses"]]
+    if not answered:
+        raise SubmissionError("session has no answered test trial", 422)
+
+
+def _questionnaire(participant: Any, cfg: TestConfig) -> list[tuple[str, str]]:
+    """The (name, answer) pairs of the finish-page questionnaire, checked against the config's items.
+
+    Only names the config defines are accepted (each once); every item not marked ``optional: true`` needs a
+    non-empty answer; a likert answer must be one of its configured values. Unanswered optional items arrive as
+    null from webMUSHRA (stored as ""). Answers are stored exactly as sent.
+    """
+    participant = participant or {}
+    if not isinstance(participant, dict):
+        raise SubmissionError("participant must be an object")
+    names = participant.get("name") or []
+    responses = participant.get("response") or []
+    if not isinstance(names, list) or not isinstance(responses, list):
+        raise SubmissionError("participant.name and participant.response must be lists")
+    if len(names) != len(responses):
+        raise SubmissionError("participant.name and participant.response differ in length")
+    if len(names) > MAX_QUESTIONNAIRE:
+        raise SubmissionError(f"too many questionnaire answers ({len(names)})")
+    items = {str(q["name"]): q for q in cfg.questionnaire() if q.get("name") is not None}
+    answers: dict[str, str | None] = {}
+    for n, r in zip(names, responses):
+        name = _text(n, "participant.name", limit=MAX_ID) or ""
+        if name not in items:
+            raise SubmissionError(f"unknown questionnaire item '{name[:40]}'", 422)
+        if name in answers:
+            raise SubmissionError(f"questionnaire item '{name}' answered twice", 422)
+        if isinstance(r, (list, dict)):
+            raise SubmissionError(f"questionnaire item '{name}': answer must be a string")
+        answers[name] = _text(r, f"questionnaire item '{name}'", allow_none=True)
+    for name, q in items.items():
+        value = answers.get(name)
+        if value is None or not value.strip():
+            if q.get("optional") is not True:
+                raise SubmissionError(f"questionnaire item '{name}' is required but was not answered", 422)
+            continue
+        if q.get("type") == "likert":
+            allowed = [str(o.get("value")) if isinstance(o, dict) else str(o) for o in q.get("response") or []]
+            if value not in allowed:
+                raise SubmissionError(f"questionnaire item '{name}': {value[:40]!r} is not one of its choices "
+                                      f"({', '.join(allowed)})", 422)
+    return [(name, answers[name] or "") for name in answers]
 
 
 def _mushra_ratings(tid: str, resp: list[Any], page: MushraPage) -> list[Rating]:

