@@ -379,6 +379,21 @@
     const grid = el('div', { class: 'grid-lines', 'aria-hidden': 'true' }, el('i'), el('i'), el('i'), el('i'));
     const ratings = el('div', { class: 'ratings', role: 'group', 'aria-label': 'Ratings, 0 (bad) to 100 (excellent)' },
       grid, refCol, scale, ...columns.map((c) => c.col));
+    // On a narrow screen the columns may not all fit: say which are out of view (the box scrolls sideways).
+    const scrollHint = el('p', { class: 'scroll-hint', id: 'scroll-hint', 'aria-live': 'polite', hidden: true }, '');
+    function updateScrollHint() {
+      const spans = columns.map((c) => ({ left: c.col.offsetLeft, right: c.col.offsetLeft + c.col.offsetWidth }));
+      const hidden = Core.hiddenColumns(spans, ratings.scrollLeft, ratings.clientWidth);
+      scrollHint.hidden = hidden.length === 0;
+      if (hidden.length) {
+        const which = hidden.map((i) => names[i - 1]).join(', ');
+        scrollHint.textContent = `${hidden.length === 1 ? 'Condition' : 'Conditions'} ${which} ${hidden.length === 1 ? 'is' : 'are'} `
+          + 'out of view: scroll the rating area sideways ⇆';
+      }
+    }
+    ratings.addEventListener('scroll', updateScrollHint, { passive: true });
+    const resizeObserver = typeof ResizeObserver === 'function' ? new ResizeObserver(updateScrollHint) : null;
+    if (resizeObserver) resizeObserver.observe(ratings);
 
     const keysHelp = el('p', { class: 'keys' },
       'Keys: ', el('kbd', {}, 'R'), ' reference · ', el('kbd', {}, '1'), '–', el('kbd', {}, '9'), ', ', el('kbd', {}, '0'),
@@ -390,8 +405,9 @@
 
     const transport = el('div', { class: 'transport' }, playBtn, stopBtn, loopBtn, clearBtn, timeOut);
     const playerBox = el('div', { class: 'player' }, transport, canvas);
-    frame(page, el('div', { class: 'mushra-page' }, status, playerBox, ratings, keysHelp),
+    frame(page, el('div', { class: 'mushra-page' }, status, playerBox, scrollHint, ratings, keysHelp),
       navBar({ onNext: next }));
+    updateScrollHint();
 
     // --- UI updates
     function updateColumns() {
@@ -447,6 +463,8 @@
       player.play(k);
     }
     player.onstate = (what) => {
+      const playing = columns.find((c) => c.label === player.active);
+      if (what === 'play' && playing) playing.col.scrollIntoView({ block: 'nearest', inline: 'nearest' });
       if (what === 'play' && player.active && player.active !== OPEN_REF && !ps.played[player.active]) {
         ps.played[player.active] = true;
         if (!warnedNoMax) message(''); // a "not played yet" report is out of date now
@@ -522,7 +540,7 @@
         g.fillRect(xOf(loop.start), 0, xOf(loop.end) - xOf(loop.start), h);
       }
       if (page.showWaveform !== false && refBuffer) {
-        if (!peakCache || peakCache.length !== w) peakCache = Audio.peaks(refBuffer, w);
+        if (!peakCache || peakCache.length !== w) peakCache = Core.normalisePeaks(Audio.peaks(refBuffer, w));
         const mid = h / 2;
         g.fillStyle = '#475569';
         for (let x = 0; x < w; x += 1) {
@@ -617,6 +635,7 @@
       dispose() {
         alive = false;
         cancelAnimationFrame(raf);
+        if (resizeObserver) resizeObserver.disconnect();
         player.dispose();
       },
       onKey(e) {
@@ -670,7 +689,7 @@
     const saved = app.state.answers[name];
     const initial = saved != null ? saved : (q.default != null ? String(q.default) : '');
     const store = (v) => { app.state.answers[name] = v; saveState(); };
-    const label = `${q.label != null ? q.label : name}${required ? '' : ' (optional)'}`;
+    const label = Core.questionLabel(q);
     if (q.type === 'likert') {
       const options = (Array.isArray(q.response) ? q.response : []).map((r, j) => {
         const value = String(r && r.value != null ? r.value : r);

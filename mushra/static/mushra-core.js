@@ -108,6 +108,40 @@
   }
 
   /** Interval label of a 0-100 score (80-100 Excellent ... 0-20 Bad). */
+  /**
+   * The label shown for a questionnaire item: its label (or name), with " (optional)" added for an optional item
+   * unless the label already says so (configs often write "Comments (optional)" themselves).
+   */
+  function questionLabel(q) {
+    const label = String(q.label != null ? q.label : q.name);
+    if (q.optional !== true || /\boptional\b/i.test(label)) return label;
+    return `${label} (optional)`;
+  }
+
+  /**
+   * Waveform column heights in 0..1: peaks divided by their maximum, so quiet material (speech at -26 dBFS)
+   * fills the canvas instead of drawing a thin strip. All-zero input stays zero.
+   */
+  function normalisePeaks(peaks) {
+    let max = 0;
+    for (const v of peaks) if (v > max) max = v;
+    const out = new Float32Array(peaks.length);
+    if (max > 0) for (let i = 0; i < peaks.length; i += 1) out[i] = peaks[i] / max;
+    return out;
+  }
+
+  /**
+   * 1-based numbers of the columns not fully inside a scrolled box: spans are [{left, right}] in the box's
+   * content coordinates, the visible part is [scrollLeft, scrollLeft + clientWidth]. Used for the scroll hint.
+   */
+  function hiddenColumns(spans, scrollLeft, clientWidth) {
+    const out = [];
+    spans.forEach((s, i) => {
+      if (s.left < scrollLeft - 1 || s.right > scrollLeft + clientWidth + 1) out.push(i + 1);
+    });
+    return out;
+  }
+
   function scaleLabel(score) {
     for (const [label, lower] of SCALE) if (score >= lower) return label;
     return 'Bad';
@@ -241,6 +275,7 @@
   const api = {
     HIDDEN_REFERENCE, ANCHORS, SCALE,
     hashString, makeRng, shuffle, expandPages, pageKey, pageConditions, conditionOrder, scaleLabel,
+    questionLabel, normalisePeaks, hiddenColumns,
     pageCompletion, scoreString, buildPayload, encodeBody, uuidV4, butterworthQs, lowpassInPlace,
     clampRegion, playbackPosition,
   };

@@ -564,3 +564,155 @@ def test_audio_context_resumes_on_first_gesture(server: dict[str, Any], playwrig
         assert console.errors == [], console.errors
     finally:
         b.close()
+
+
+# -- layout on phones, waveform scale, questionnaire labels ------------------------------------------------------
+def test_js_question_label_peaks_and_hidden_columns(js: Any) -> None:
+    r = js.evaluate("""() => {
+        const C = window.MushraCore;
+        return {
+            labels: [C.questionLabel({name: 'c', label: 'Comments (optional)', optional: true}),
+                     C.questionLabel({name: 'c', label: 'Comments', optional: true}),
+                     C.questionLabel({name: 'c', label: 'Optional remarks', optional: true}),
+                     C.questionLabel({name: 'age', label: 'Age'}),
+                     C.questionLabel({name: 'email', optional: true})],
+            norm: Array.from(C.normalisePeaks(Float32Array.from([0.01, 0.05, 0.025, 0]))),
+            zero: Array.from(C.normalisePeaks(new Float32Array(3))),
+            hidden: C.hiddenColumns([{left: 0, right: 40}, {left: 40, right: 80}, {left: 80, right: 120}], 0, 100),
+            scrolled: C.hiddenColumns([{left: 0, right: 40}, {left: 40, right: 80}, {left: 80, right: 120}], 20, 100),
+            none: C.hiddenColumns([{left: 0, right: 40}], 0, 100),
+        };
+    }""")
+    assert r["labels"] == ["Comments (optional)", "Comments (optional)", "Optional remarks", "Age",
+                           "email (optional)"]
+    assert r["norm"] == pytest.approx([0.2, 1.0, 0.5, 0.0], rel=1e-6) and r["zero"] == [0, 0, 0]
+    assert r["hidden"] == [3] and r["scrolled"] == [1] and r["none"] == []
+
+
+def _speech_like(seconds: float, sr: int, peak: float) -> np.ndarray:
+    """Voiced bursts with pauses, peak ``peak`` (quiet, like speech at about -26 dBFS)."""
+    t = np.arange(int(seconds * sr)) / sr
+    env = (np.sin(2 * np.pi * 1.5 * t) ** 2) * (t % 0.66 < 0.45)
+    x = env * np.sin(2 * np.pi * 180 * t) * (1 + 0.3 * np.sin(2 * np.pi * 900 * t))
+    return (peak * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.fixture
+def small_server(tmp_path: Path) -> Iterator[Any]:
+    """A factory: serve a make_test_dir test (with ``systems``) whose first page is a MUSHRA page with a quiet
+    reference; returns the page URL. Servers are stopped at the end of the test."""
+    _require_browser()
+    from werkzeug.serving import make_server
+
+    from mushra.app import create_app
+    from mushra.testing import make_test_dir
+
+    started = []
+
+    def serve(systems: tuple[str, ...]) -> str:
+        root = tmp_path / f"t{len(started)}"
+        make_test_dir(root, n_items=1, seconds=2.0, sr=16000, systems=systems)
+        sf.write(root / "audio" / "training" / "reference.wav", _speech_like(2.0, 16000, 0.05), 16000,
+                 subtype="PCM_16")
+        srv = make_server("127.0.0.1", 0, create_app(root, admin_token=TOKEN), threaded=True)
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        started.append((srv, thread))
+        return f"http://127.0.0.1:{srv.server_port}/"
+
+    try:
+        yield serve
+    finally:
+        for srv, thread in started:
+            srv.shutdown()
+            thread.join(timeout=5)
+
+
+def _open_mushra(browser: Any, url: str, width: int, height: int) -> tuple[Any, Any, _Console]:
+    ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+    page = ctx.new_page()
+    console = _Console(page)
+    page.goto(url)
+    page.wait_for_selector("#play-reference:enabled", timeout=20_000)
+    return ctx, page, console
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_conditions_fit_or_hint_on_narrow_and_desktop_screens(small_server: Any, browser: Any, width: int) -> None:
+    """A usual page (reference + 2 systems + 2 anchors) fits a 390 px phone; 9 conditions do not, and the page
+    names those out of view until they are scrolled in."""
+    from playwright.sync_api import expect
+
+    ctx, page, console = _open_mushra(browser, small_server(("voc_a", "voc_b")), width, 844)
+    boxes = [page.locator(f"#play-{i}").bounding_box() for i in range(1, 6)]
+    assert all(b["x"] >= 0 and b["x"] + b["width"] <= width for b in boxes), boxes
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    expect(page.locator("#scroll-hint")).to_be_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"mushra_page_{width}px.png"), full_page=True)
+    ctx.close()
+    assert console.errors == [], console.errors
+
+    ctx, page, console = _open_mushra(browser, small_server(tuple(f"v{i}" for i in range(6))), width, 844)
+    if width < 600:
+        hint = page.locator("#scroll-hint")
+        expect(hint).to_be_visible()
+        off = [i for i in range(1, 10) if page.locator(f"#play-{i}").bounding_box()["x"] + 20 > width]
+        assert off and hint.inner_text().startswith(f"Conditions {', '.join(map(str, off))} are out of view")
+        page.screenshot(path=str(ARTIFACTS / f"mushra_page_{width}px_9_conditions.png"), full_page=True)
+        page.locator(".ratings").evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+        expect(hint).to_be_hidden()   # scrolled to the end: every condition column is in view
+        # Playing a condition by its key scrolls its column into view.
+        page.locator(".ratings").evaluate("el => { el.scrollLeft = 0; }")
+        page.locator("body").press("9")
+        expect(page.locator("#play-9")).to_have_attribute("aria-pressed", "true")
+        page.wait_for_function("document.querySelector('#play-9').getBoundingClientRect().right <= innerWidth")
+    else:
+        expect(page.locator("#scroll-hint")).to_be_hidden()
+    ctx.close()
+    assert console.errors == [], console.errors
+
+
+def test_waveform_is_drawn_normalised_to_its_peak(small_server: Any, browser: Any) -> None:
+    """A quiet reference (peak 0.05) fills most of the waveform's height instead of a thin strip."""
+    ctx, page, console = _open_mushra(browser, small_server(("voc_a", "voc_b")), 1280, 800)
+    page.wait_for_timeout(200)  # a few animation frames
+    extent = page.evaluate("""() => {
+        const c = document.querySelector('#waveform'), g = c.getContext('2d');
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        let top = c.height, bottom = -1;
+        for (let y = 0; y < c.height; y += 1) for (let x = 10; x < c.width; x += 1) {
+            const i = 4 * (y * c.width + x);
+            if (d[i] === 0x47 && d[i + 1] === 0x55 && d[i + 2] === 0x69) { top = Math.min(top, y); bottom = Math.max(bottom, y); }
+        }
+        return {span: bottom - top + 1, height: c.height};
+    }""")
+    assert extent["span"] >= 0.8 * extent["height"], extent
+    ctx.close()
+    assert console.errors == [], console.errors
+
+
+def test_optional_label_is_not_repeated(browser: Any, tmp_path: Path) -> None:
+    """A config label that already says "(optional)" is shown once (was "Comments (optional) (optional)")."""
+    _require_browser()
+    from werkzeug.serving import make_server
+
+    from mushra.app import create_app
+    from mushra.config import Page, TestConfig, write_config
+
+    write_config(TestConfig(testname="Q", testId="q", pages=[Page("finish", {
+        "type": "finish", "name": "Thank you", "content": "", "questionnaire": [
+            {"type": "long_text", "name": "comments", "label": "Comments (optional)", "optional": True},
+            {"type": "text", "name": "where", "label": "Where", "optional": True}]})]), tmp_path / "config.yaml")
+    srv = make_server("127.0.0.1", 0, create_app(tmp_path, admin_token=TOKEN), threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{srv.server_port}/")
+        page.wait_for_selector(".questionnaire")
+        assert page.locator(".q label").all_inner_texts() == ["Comments (optional)", "Where (optional)"]
+        page.close()
+    finally:
+        srv.shutdown()
+        thread.join(timeout=5)
