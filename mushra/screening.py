@@ -91,8 +91,8 @@ def screen(
                            f"({100 * above / len(anchors):.0f}% > {100 * max_fraction:g}%)")
         rated = len(items[who])
         if require_all and items_total is not None and rated < items_total:
-            reasons.append(f"rated {rated} of {items_total} items (all are required; allow partial sessions "
-                           "to keep them)")
+            reasons.append(f"rated {rated} of {items_total} items (all are required; --allow-partial keeps "
+                           "partial sessions)")
         out.append(ScreeningResult(who, len(refs), below, len(anchors), above, bool(reasons), reasons,
                                    items_rated=rated, items_total=items_total))
     return out

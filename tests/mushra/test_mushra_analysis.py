@@ -87,7 +87,7 @@ def test_partial_assessor_is_excluded_by_default_and_counted(tmp_path: Path) -> 
     res, _ = analyze(tmp_path / "t", tmp_path / "out")
     by = {s.listener: s for s in res.screening()}
     assert (by["partial"].items_rated, by["partial"].items_total, by["partial"].excluded) == (1, 4, True)
-    assert by["partial"].reasons == ["rated 1 of 4 items (all are required; allow partial sessions to keep them)"]
+    assert by["partial"].reasons == ["rated 1 of 4 items (all are required; --allow-partial keeps partial sessions)"]
     assert (by["full0"].items_rated, by["full0"].excluded) == (4, False)
     assert {r["listener"] for r in res.kept_ratings()} == {"full0", "full1"}
     md = (tmp_path / "out" / "summary.md").read_text()
