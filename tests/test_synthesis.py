@@ -4,9 +4,10 @@ import os
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from bench import synthesis
-from bench.audio import save_audio
+from bench.audio import resample, save_audio
 from bench.results.store import ResultsStore
 from bench.synthesis import is_current, render_spec, weights_digest
 from bench.vocoders.base import LoadOptions
@@ -55,7 +56,19 @@ def test_precision_is_part_of_the_key_only_where_the_vocoder_uses_it():
         assert specs[0].provenance()["precision"] is None
     neural = [render_spec(reg.get("hifigan"), LoadOptions(precision=p)) for p in ("fp32", "bf16")]
     assert neural[0].key != neural[1].key and neural[1].precision == "bf16"
-    assert {e.name for e in reg if e.uses_precision} == {e.name for e in reg if e.family == "neural"}
+
+
+def test_vocoders_flagged_as_ignoring_precision_do_ignore_it(music):
+    """The flag is true to the vocoders: the same output at every precision where it is off."""
+    x = torch.from_numpy(music(0.5, 44100, seed=3))
+    for entry in vocoder_registry():
+        if entry.uses_precision or entry.weights is not None:
+            continue
+        x_sr = torch.from_numpy(resample(x.numpy(), 44100, entry.sample_rate))
+        outs = [entry.factory(LoadOptions(precision=p, params={**entry.default_params, "iterations": 2}
+                                          if entry.name == "griffinlim" else entry.default_params)
+                              ).copy_synthesis_items([x_sr])[0] for p in ("fp32", "bf16")]
+        assert torch.equal(outs[0], outs[1]), entry.name
 
 
 def test_params_change_the_key():
