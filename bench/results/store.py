@@ -285,6 +285,8 @@ class ResultsStore:
         configurations or code.
         """
         wanted = set(clip_ids) if clip_ids is not None else None
+        if "provenance" not in _columns(self._conn, "renders"):  # a schema-1 store read without migrating it
+            return {}
         values = {r["id"]: json.loads(r["value"]) for r in self._conn.execute("SELECT * FROM provenance")}
         out: dict[str, dict[str, Any]] = {}
 

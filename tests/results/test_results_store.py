@@ -170,6 +170,17 @@ def test_schema_1_store_is_migrated(tmp_path):
     ResultsStore.open(tmp_path / "run").close()  # opening again is a no-op
 
 
+def test_provenance_of_an_unmigrated_store_is_empty(tmp_path, monkeypatch):
+    """A reader that does not migrate (read-only open) gets no provenance rather than an SQL error."""
+    (tmp_path / "run").mkdir()
+    con = sqlite3.connect(tmp_path / "run" / "results.sqlite")
+    con.executescript(_SCHEMA_1)
+    con.close()
+    monkeypatch.setattr(ResultsStore, "_migrate", lambda self: None)
+    monkeypatch.setattr("bench.results.store._SCHEMA", "")
+    assert ResultsStore.open(tmp_path / "run").provenance() == {}
+
+
 def test_newer_schema_is_refused(tmp_path):
     s = ResultsStore.create(tmp_path / "run")
     s.set_meta("schema_version", 99)
