@@ -265,7 +265,8 @@ def test_selection_and_per_render_provenance(songs, tmp_path):
     with ResultsStore.open(out) as s:
         assert s.get_meta("selection") == ["song0"]
         cfg = s.config()
-        assert cfg["vocoder_params"]["griffinlim"]["iterations"] == 2 and cfg["vocoder_params"]["anchor70"] == {"cutoff_hz": 7000.0}
+        assert cfg["vocoder_params"]["griffinlim"]["iterations"] == 2
+        assert cfg["vocoder_params"]["anchor70"] == {"cutoff_hz": 7000.0}
         prov = s.provenance()
         (gl,) = prov["griffinlim"]["render"]
         assert gl["clips"] == 2 and gl["provenance"]["params"]["iterations"] == 2
