@@ -41,6 +41,25 @@ def git_commit(path: Path | None = None) -> str | None:
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
+def git_dirty(path: Path | None = None) -> bool | None:
+    """Whether the working tree has uncommitted changes to tracked files (None outside a git checkout)."""
+    root = path or Path(__file__).resolve().parent.parent
+    try:
+        res = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(res.stdout.strip()) if res.returncode == 0 else None
+
+
+def code_provenance() -> dict[str, Any]:
+    """What code computed a value: package versions, git commit and whether the tree was dirty.
+
+    Recorded with every render and every score (see :meth:`bench.results.store.ResultsStore.provenance`).
+    """
+    return {"packages": package_versions(), "git_commit": git_commit(), "git_dirty": git_dirty()}
+
+
 def device_name(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
@@ -70,4 +89,5 @@ def environment(device: str) -> dict[str, Any]:
         "device_name": device_name(device),
         "packages": package_versions(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
     }

@@ -17,14 +17,15 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bench.environment import environment, resolve_device
+from bench.environment import code_provenance, environment, resolve_device
 from bench.errors import AudioError, BenchError, MissingWeightsError
 from bench.metrics.base import Metric
 from bench.metrics.registry import metric_registry
 from bench.references import Reference, load_or_prepare
+from bench.results.lock import RunLock
 from bench.results.store import ResultsStore
 from bench.scoring import ScoreStats, score_all
-from bench.synthesis import is_current, render, render_key
+from bench.synthesis import is_current, render, render_spec
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.registry import VocoderEntry, vocoder_registry
 from bench.vocoders.weights import missing_message, resolve
@@ -113,7 +114,9 @@ def load_options(entry: VocoderEntry, cfg: RunConfig, device: str) -> LoadOption
         weights_path = str(res.path)
     params = {**entry.default_params, **cfg.vocoder_params.get(entry.name, {})}
     dev = device if entry.gpu_capable else "cpu"
-    return LoadOptions(device=dev, precision=cfg.precision, weights_path=weights_path, params=params)
+    # --precision only reaches vocoders whose output depends on it; the others run as they always do
+    precision = cfg.precision if entry.uses_precision else "fp32"
+    return LoadOptions(device=dev, precision=precision, weights_path=weights_path, params=params)
 
 
 def _check_compatible(store: ResultsStore, cfg: RunConfig) -> None:
@@ -146,16 +149,21 @@ def run(cfg: RunConfig) -> RunSummary:
     if not clips:
         raise BenchError(f"dataset {cfg.dataset!r} gave no clips" + (f" for domain {cfg.domain}" if cfg.domain else ""))
 
-    store = ResultsStore.create(cfg.out)
-    try:
+    # one writer per run folder: a second `bench run` on it stops here, saying who holds it
+    with RunLock(cfg.out), ResultsStore.create(cfg.out, provenance=code_provenance()) as store:
         _check_compatible(store, cfg)
         old = store.config()
         record = cfg.record()
         record["vocoders"] = list(dict.fromkeys([*names, *(old.get("vocoders") or [])]))
         record["metrics"] = list(dict.fromkeys([*(old.get("metrics") or []), *cfg.metrics]))
+        # what this command set; each render and value keeps its own provenance (store.provenance())
+        record["vocoder_params"] = {**(old.get("vocoder_params") or {}),
+                                    **{n: options[n].params for n in names}}
         record["dataset_description"] = dataset.describe()
         store.set_meta("config", record)
         store.set_meta("environment", environment(device))
+        # the clips of this command, in dataset order: tables cover exactly these (older clips stay stored)
+        store.set_meta("selection", [c.id for c in clips])
         timings: dict[str, float] = {}
 
         # 1. references
@@ -168,7 +176,8 @@ def run(cfg: RunConfig) -> RunSummary:
             except (AudioError, OSError, ValueError) as err:
                 msg = str(err).splitlines()[0] if str(err) else type(err).__name__
                 store.put_clip(clip.id, dataset=cfg.dataset, domain=clip.domain, path=clip.path, offset=clip.offset,
-                               duration=clip.duration, sha256=clip.sha256, meta=clip.meta, status="error", error=msg)
+                               duration=clip.duration, sha256="", meta=clip.meta, status="error", error=msg,
+                               source_sha256=clip.sha256)
                 store.put_failure("reference", msg, clip_id=clip.id)
                 failed.append((clip.id, msg))
         timings["load"] = time.perf_counter() - t0
@@ -179,16 +188,17 @@ def run(cfg: RunConfig) -> RunSummary:
         for e in entries:
             t0 = time.perf_counter()
             opts = options[e.name]
-            key = render_key(e.name, opts.params, opts.precision, opts.weights_path)
-            pending = [r for r in refs if not is_current(store, e.name, r.clip.id, key)]
+            hashes = store.get_meta("weights_sha256", {})  # path -> size, mtime_ns, sha256: each file read once
+            spec = render_spec(e, opts, hashes)
+            store.set_meta("weights_sha256", hashes)
+            pending = [r for r in refs if not is_current(store, e.name, r.clip.id, spec.key)]
             results = []
             vocoder = None
             with tqdm(total=len(refs), initial=len(refs) - len(pending), desc=f"synth {e.name}", unit="clip",
                       disable=not cfg.progress) as bar:
                 if pending:
                     vocoder = e.factory(opts)
-                    results = render(store, e.name, vocoder, pending, key=key, batch_size=batch_size,
-                                     progress=bar.update)
+                    results = render(store, spec, vocoder, pending, batch_size=batch_size, progress=bar.update)
             rendered[e.name] = sum(r.ok for r in results)
             render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]
             timings[f"synthesis:{e.name}"] = time.perf_counter() - t0
@@ -210,5 +220,3 @@ def run(cfg: RunConfig) -> RunSummary:
         timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
         store.set_meta("last_timings", timings)
         return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings)
-    finally:
-        store.close()

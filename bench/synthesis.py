@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from bench.align import align_to_reference
@@ -17,7 +19,8 @@ from bench.audio import resample, save_audio
 from bench.errors import BenchError
 from bench.references import Reference
 from bench.results.store import ResultsStore
-from bench.vocoders.base import Vocoder
+from bench.vocoders.base import LoadOptions, Vocoder
+from bench.vocoders.registry import VocoderEntry
 from bench_datasets.base import sha256_samples
 
 
@@ -28,20 +31,86 @@ class RenderResult:
     error: str | None = None
 
 
-def render_key(name: str, params: dict, precision: str, weights_path: str | None) -> str:
-    """Hash of what determines a vocoder's output: name, parameters, precision and the weight files' names and
-    sizes (renders with another key are redone). Computable without loading the vocoder."""
-    files: list[tuple[str, int]] = []
-    if weights_path:
-        p = Path(weights_path)
-        files = sorted((f.name, f.stat().st_size) for f in (p.iterdir() if p.is_dir() else [p]) if f.is_file())
-    key = {"name": name, "params": params, "precision": precision, "weights": files}
+def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_digest(weights_path: str | None, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Content hash of each weight file: {file name: sha256} for a file, or the files directly in a directory.
+
+    ``cache`` maps a resolved file path to ``{"size", "mtime_ns", "sha256"}``; a file whose size and mtime are
+    unchanged is not read again, and new hashes are added to it (the caller keeps it, e.g. in the run's store).
+    """
+    if not weights_path:
+        return {}
+    p = Path(weights_path)
+    files = sorted((f for f in (p.iterdir() if p.is_dir() else [p]) if f.is_file()), key=lambda f: f.name)
+    cache = cache if cache is not None else {}
+    out: dict[str, str] = {}
+    for f in files:
+        st = f.stat()
+        where = str(f.resolve())
+        hit = cache.get(where)
+        if not (hit and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns):
+            hit = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256_file(f)}
+            cache[where] = hit
+        out[f.name] = hit["sha256"]
+    return out
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """What determines a vocoder's output, hence its renders' cache key and recorded provenance.
+
+    ``precision`` is None for vocoders whose output does not depend on it (anchors, Griffin-Lim, reference);
+    ``weights`` maps each weight file's name to its content hash. Batch size, device and job count are not
+    part of it: batching never changes an item's output (``Vocoder.copy_synthesis_items``).
+    """
+
+    name: str
+    params: dict[str, Any]
+    precision: str | None
+    weights: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return render_key(self.name, self.params, self.precision, self.weights)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"vocoder": self.name, "params": self.params, "precision": self.precision, "weights": self.weights,
+                "render_key": self.key}
+
+
+def render_key(name: str, params: dict, precision: str | None, weights: dict[str, str]) -> str:
+    """Hash of name, parameters, precision (None where unused) and weight files' content hashes (renders with
+    another key are redone). Computable without loading the vocoder."""
+    key = {"name": name, "params": params, "precision": precision, "weights": sorted(weights.items())}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def render_spec(entry: VocoderEntry, options: LoadOptions, cache: dict[str, dict[str, Any]] | None = None
+                ) -> RenderSpec:
+    """The :class:`RenderSpec` of ``entry`` loaded with ``options`` (hashes its weight files, see
+    :func:`weights_digest`)."""
+    return RenderSpec(entry.name, dict(options.params), options.precision if entry.uses_precision else None,
+                      weights_digest(options.weights_path, cache))
+
+
 def is_current(store: ResultsStore, name: str, clip_id: str, key: str) -> bool:
+    """Whether the stored render of (``name``, ``clip_id``) was made under ``key`` and its file on disk still
+    holds exactly the stored samples (a file changed or truncated since is rendered again)."""
     row = store.render(name, clip_id)
-    return bool(row and row["config_hash"] == key and row["path"].is_file())
+    if not (row and row["config_hash"] == key and row["path"].is_file()):
+        return False
+    try:
+        x, sr = sf.read(str(row["path"]), dtype="float32")
+    except Exception:  # unreadable = changed; it is rendered again
+        return False
+    return sr == row["sample_rate"] and x.ndim == 1 and sha256_samples(x) == row["sha256"]
 
 
 def batches(refs: Sequence[Reference], batch_size: int, max_length_ratio: float = 1.25) -> list[list[Reference]]:
@@ -72,12 +141,13 @@ def _synthesise_batch(vocoder: Vocoder, batch: list[Reference]) -> tuple[list[np
     return [y.detach().float().cpu().numpy() for y in outs], seconds
 
 
-def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Reference], *, key: str,
+def render(store: ResultsStore, spec: RenderSpec, vocoder: Vocoder, refs: Sequence[Reference], *,
            batch_size: int = 1, progress: Callable[[int], None] | None = None) -> list[RenderResult]:
-    """Render ``refs`` with ``vocoder`` into the run, stored under render ``key`` (see :func:`render_key`).
+    """Render ``refs`` with ``vocoder`` into the run, stored under ``spec.key`` with ``spec``'s provenance.
 
     The caller passes only the references that need rendering.
     """
+    name = spec.name
     todo = list(refs)
     results: list[RenderResult] = []
     for batch in batches(todo, batch_size):
@@ -88,7 +158,7 @@ def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Refe
         except Exception as err:  # a failing batch is retried item by item so one bad clip costs one item
             if len(batch) > 1:
                 for r in batch:
-                    results += render(store, name, vocoder, [r], key=key, batch_size=1, progress=progress)
+                    results += render(store, spec, vocoder, [r], batch_size=1, progress=progress)
                 continue
             msg = f"{type(err).__name__}: {err}".splitlines()[0]
             store.put_failure("synthesis", msg, vocoder=name, clip_id=batch[0].clip.id)
@@ -110,8 +180,8 @@ def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Refe
                     sha256=sha256_samples(aligned.audio), native_sample_rate=vocoder.sample_rate,
                     length_diff=aligned.length_diff, rtf=audio_seconds / seconds if seconds > 0 else None,
                     seconds=seconds * (r.audio.size / r.sample_rate) / audio_seconds,
-                    device=str(vocoder.device), precision=vocoder.options.precision, batch_size=len(batch),
-                    config_hash=key)
+                    device=str(vocoder.device), precision=spec.precision, batch_size=len(batch),
+                    config_hash=spec.key, provenance=spec.provenance())
                 results.append(RenderResult(r.clip.id, True))
             if progress:
                 progress(1)

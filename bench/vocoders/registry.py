@@ -26,6 +26,12 @@ class VocoderEntry:
     default_params: dict[str, Any] = field(default_factory=dict)
     family: str = "baseline"  # "reference", "anchor", "baseline", "neural"
 
+    @property
+    def uses_precision(self) -> bool:
+        """Whether ``--precision`` changes this vocoder's output: only the neural ones run their model in it
+        (``NeuralVocoder``); the others ignore it, so it is neither recorded for them nor part of their key."""
+        return self.family == "neural"
+
 
 #: Modules that define ``ENTRY``; one file per vocoder.
 BUILTIN_MODULES = (
