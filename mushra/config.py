@@ -277,7 +277,8 @@ def _parse_items(items: list[Any], where: str) -> list[PageItem]:
 
 
 def _walk_audio(obj: Any, fn: Callable[[str], str]) -> Any:
-    """Apply ``fn`` to every audio path under the AUDIO_KEYS of pages in ``obj``, in place; returns ``obj``."""
+    """Apply ``fn`` to every audio path under the AUDIO_KEYS of the pages in ``obj`` (a page, or a list of pages and
+    page groups), in place; returns ``obj``."""
     if isinstance(obj, list):
         for it in obj:
             _walk_audio(it, fn)
@@ -293,9 +294,7 @@ def _walk_audio(obj: Any, fn: Callable[[str], str]) -> Any:
                             v[k] = fn(s)
                 elif isinstance(v, list):
                     obj[key] = [fn(s) if isinstance(s, str) else s for s in v]
-        for key, v in obj.items():
-            if key not in AUDIO_KEYS and isinstance(v, (list, dict)):
-                _walk_audio(v, fn)
+        # Not deeper: inside a page, "stimulus" may name a condition label (spatial.yaml's responses: stimulus: C1).
     return obj
 
 
