@@ -432,8 +432,9 @@ def load_config(path: str | Path) -> TestConfig:
 def dump_config(cfg: TestConfig) -> str:
     """YAML text of a config that webMUSHRA's yaml.js and PyYAML read to the same value (key order kept).
 
-    Block style only; every string double-quoted (unicode as is, JSON-style escapes), keys plain when they are
-    simple names; a list inside a list starts on its own line after a lone "-" (yaml.js reads "- - x" as a string).
+    Block style only; every string double-quoted (non-ASCII as is, ASCII control characters escaped), keys plain
+    when they are simple names; a list inside a list starts on its own line after a lone "-" (yaml.js reads "- - x"
+    as a string). Raises :class:`ConfigError` for text with C1 control characters (U+0080..U+009F) or U+2028/9.
     """
     out: list[str] = []
     _emit_mapping(cfg.to_dict(), 0, out)
@@ -460,8 +461,13 @@ def _quote(s: str) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif o < 0x20 or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029, 0xFEFF) or 0xD800 <= o <= 0xDFFF:
+        elif o < 0x20 or o == 0x7F:
             out.append(f"\\u{o:04x}")
+        elif 0x80 <= o <= 0x9F or o in (0x2028, 0x2029) or 0xD800 <= o <= 0xDFFF:
+            # yaml.js decodes \\u escapes above U+007F wrongly (as Latin-1 bytes of UTF-8) and fails on a raw
+            # U+2028/U+2029 (line terminators to JavaScript regexes); PyYAML needs C1 controls escaped. No spelling
+            # reads the same in both, and these are invisible control codes anyway.
+            raise ConfigError(f"config: text {s[:40]!r} holds the control character U+{o:04X}; remove it")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
