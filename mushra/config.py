@@ -381,7 +381,8 @@ def _quote_like_yamljs(lines: list[str], error_line: int) -> bool:
         value = value[:cut]
     value = value.strip()
     # Blank lines keep the line numbers of later errors right.
-    lines[start: end] = [f"{m.group('lead')}{m.group('key')}: {json.dumps(value, ensure_ascii=False)}"] + [""] * len(cont)
+    quoted = json.dumps(value, ensure_ascii=False)
+    lines[start: end] = [f"{m.group('lead')}{m.group('key')}: {quoted}"] + [""] * len(cont)
     return True
 
 
@@ -432,23 +433,28 @@ def load_config(path: str | Path) -> TestConfig:
 def dump_config(cfg: TestConfig) -> str:
     """YAML text of a config that webMUSHRA's yaml.js and PyYAML read to the same value (key order kept).
 
-    Block style only; every string double-quoted (non-ASCII as is, ASCII control characters escaped), keys plain
-    when they are simple names; a list inside a list starts on its own line after a lone "-" (yaml.js reads "- - x"
-    as a string). Raises :class:`ConfigError` for text with C1 control characters (U+0080..U+009F) or U+2028/9.
+    Block style only; strings and keys plain when they are simple names or paths, else double-quoted (non-ASCII as
+    is, ASCII control characters escaped); a list inside a list starts on its own line after a lone "-" (yaml.js
+    reads "- - x" as a string). Raises :class:`ConfigError` for text holding C1 control characters (U+0080..U+009F)
+    or U+2028/U+2029.
     """
     out: list[str] = []
     _emit_mapping(cfg.to_dict(), 0, out)
     return "\n".join(out) + "\n"
 
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# Words YAML 1.1 (PyYAML) or yaml.js read as booleans/null: such keys are quoted so both read a string.
-_KEY_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
+# Text written without quotes: a simple name or path that both readers take as that text.
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*\Z")
+# Words PyYAML (YAML 1.1) or yaml.js read as booleans, null or numbers ("Infinity" is a number to JavaScript).
+_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "infinity", "nan", "inf"})
+
+
+def _text(s: str) -> str:
+    return s if _PLAIN.match(s) and s.lower() not in _WORDS else _quote(s)
 
 
 def _key(k: Any) -> str:
-    k = str(k)
-    return k if _PLAIN_KEY.match(k) and k.lower() not in _KEY_WORDS else _quote(k)
+    return _text(str(k))
 
 
 def _quote(s: str) -> str:
@@ -490,7 +496,7 @@ def _scalar(v: Any) -> str:
             r = f"{mant if '.' in mant else mant + '.0'}e{exp if exp[0] in '+-' else '+' + exp}"
         return r
     if isinstance(v, str):
-        return _quote(v)
+        return _text(v)
     raise ConfigError(f"config: cannot write a {type(v).__name__} value ({v!r})")
 
 
