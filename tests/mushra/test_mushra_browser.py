@@ -576,7 +576,9 @@ WEBMUSHRA_ENV = "WEBMUSHRA_DIR"
 TRICKY_ANSWER = "A+B & C=D 100% — ünïcødé ✓ 日本語 🎧"
 
 
-def _webmushra_dir() -> Path:
+@pytest.fixture
+def webmushra_dir() -> Path:
+    """The webMUSHRA checkout named by WEBMUSHRA_DIR (skipped before the browser starts when unset)."""
     value = os.environ.get(WEBMUSHRA_ENV)
     if not value:
         pytest.skip(f"{WEBMUSHRA_ENV} not set: give the path of a webMUSHRA checkout "
@@ -610,7 +612,7 @@ def _webmushra_started(page: Any) -> list[str]:
     return page.evaluate("() => errorHandler.getErrors().map(String)")
 
 
-def test_real_webmushra_completes_a_built_test(tmp_path: Path, browser: Any) -> None:
+def test_real_webmushra_completes_a_built_test(webmushra_dir: Path, tmp_path: Path, browser: Any) -> None:
     """`bench mushra build` output served with --webmushra: the unmodified webMUSHRA page loads it with no error,
     a listener goes through every page, and the server stores exactly what was rated and answered."""
     from playwright.sync_api import expect
@@ -621,7 +623,7 @@ def test_real_webmushra_completes_a_built_test(tmp_path: Path, browser: Any) -> 
     from mushra.storage import Storage
     from mushra.testing import make_run_dir
 
-    wm = _webmushra_dir()
+    wm = webmushra_dir
     run = make_run_dir(tmp_path / "run", [("sp1", "speech", 2.0), ("mu1", "music", 2.0), ("sp2", "speech", 2.0)],
                        ["voc_a", "voc_b"], sr=16000)
     cfg_path = build_test(run, ["voc_a", "voc_b"], 2, tmp_path / "test", excerpt_seconds=1.5, name="webmushra e2e")
@@ -682,12 +684,12 @@ def test_real_webmushra_completes_a_built_test(tmp_path: Path, browser: Any) -> 
     assert store.payloads()[0]["participant"]["response"][-1] == TRICKY_ANSWER
 
 
-def test_real_webmushra_serves_every_example_config(tmp_path: Path, browser: Any) -> None:
+def test_real_webmushra_serves_every_example_config(webmushra_dir: Path, tmp_path: Path, browser: Any) -> None:
     """Every configs/*.yaml of the webMUSHRA checkout is served (`bench mushra serve DIR --webmushra DIR --config
     NAME`) and webMUSHRA's page starts on it without an error."""
     from mushra.app import create_app
 
-    wm = _webmushra_dir()
+    wm = webmushra_dir
     configs = sorted(p.name for p in (wm / "configs").glob("*.yaml"))
     assert configs, f"{wm}/configs has no *.yaml"
     refused, failed = {}, {}
