@@ -314,6 +314,10 @@ def rewrite_audio_paths(raw: dict[str, Any], fn: Callable[[str], str]) -> dict[s
 #    are not allowed here"); read_raw reads it as yaml.js does (_quote_like_yamljs).
 #  - ``- - x`` (a list nested on the same line) is read by yaml.js as the string "- x", so dump_config never
 #    writes it: a nested list starts on its own line after a lone "-".
+#  - unquoted scalars: only true/false are booleans (yes/no/on/off are text), 1e5 is a number, 012 is octal.
+#  Known differences left: yaml.js joins a multi-line unquoted value with "\n" where PyYAML folds it to a space,
+#  and reads 2002-12-14 as a Date (here: the text). Both matter little in HTML content and none of webMUSHRA's
+#  example configs has either.
 _MAPPING_LINE = re.compile(
     r"^(?P<lead>[ ]*(?:-[ ]+)*)"
     r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^ '\"\[{#&*!|>%@`-][^\n]*?|-[^ \n][^\n]*?)"
@@ -336,6 +340,21 @@ _YamljsLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?i:
 _YamljsLoader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|(?i:null)|)$"), ["~", "n", "N", ""])
 _YamljsLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+)$"),
                                     list("-+0123456789"))
+
+
+def _yamljs_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    # As yaml.js: "0x1F" is hex; "012" and "-012" are octal with the non-octal digits dropped ("09" -> 0);
+    # "+012" is decimal.
+    v = loader.construct_scalar(node)
+    if v.startswith("0x"):
+        return int(v[2:], 16)
+    sign, digits = (-1, v[1:]) if v[0] == "-" else (1, v.lstrip("+"))
+    if v[0] != "+" and len(digits) > 1 and digits[0] == "0":
+        return sign * int("0" + re.sub(r"[^0-7]", "", digits), 8)
+    return sign * int(digits)
+
+
+_YamljsLoader.add_constructor("tag:yaml.org,2002:int", _yamljs_int)
 _YamljsLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^(?:[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?i:inf)|\.(?i:nan))$"),
@@ -380,8 +399,8 @@ def _quote_like_yamljs(lines: list[str], error_line: int) -> bool:
     if cut >= 0:
         value = value[:cut]
     value = value.strip()
-    # Blank lines keep the line numbers of later errors right.
     quoted = json.dumps(value, ensure_ascii=False)
+    # Blank lines keep the line numbers of later errors right.
     lines[start: end] = [f"{m.group('lead')}{m.group('key')}: {quoted}"] + [""] * len(cont)
     return True
 
@@ -389,9 +408,9 @@ def _quote_like_yamljs(lines: list[str], error_line: int) -> bool:
 def parse_yaml(text: str, where: str | Path = "config") -> Any:
     """YAML text read as webMUSHRA's reader reads it (see the notes above); raises :class:`ConfigError`.
 
-    A text that PyYAML reads is read by PyYAML, unchanged. Only the entries PyYAML rejects with "mapping values
-    are not allowed here" and yaml.js reads as one unquoted value are re-read with that value quoted, one entry
-    at a time; anything else PyYAML rejects is an error.
+    PyYAML's safe loader reads it, with yaml.js's types for unquoted scalars (_YamljsLoader). Only the entries
+    PyYAML rejects with "mapping values are not allowed here" and yaml.js reads as one unquoted value are re-read
+    with that value quoted, one entry at a time; anything else PyYAML rejects is an error.
     """
     lines = text.replace("\r\n", "\n").split("\n")
     for _ in range(len(lines) + 1):
