@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,19 @@ def test_stored_page_ids_stay_unique() -> None:
     d["pages"].insert(1, {"type": "generic", "id": "trial1", "content": "same id as a mushra page"})
     with pytest.raises(ConfigError, match="'trial1' is used twice"):
         TestConfig.from_dict(d)
+
+
+def test_every_webmushra_example_config_reads_as_in_webmushra(webmushra_yaml) -> None:
+    """With a webMUSHRA checkout in WEBMUSHRA_DIR (not in this repository): each of its configs/*.yaml reads
+    here exactly as its own reader reads it, and loads as a test config."""
+    value = os.environ.get("WEBMUSHRA_DIR")
+    if not value:
+        pytest.skip("WEBMUSHRA_DIR not set: give the path of a webMUSHRA checkout "
+                    "(git clone https://github.com/audiolabs/webMUSHRA)")
+    paths = sorted((Path(value) / "configs").glob("*.yaml"))
+    assert paths, f"{value}/configs has no *.yaml"
+    js = webmushra_yaml(paths)
+    for p in paths:
+        assert "ok" in js[str(p)], (p.name, js[str(p)])
+        assert read_raw(p) == js[str(p)]["ok"], p.name
+        TestConfig.from_dict(read_raw(p))
