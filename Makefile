@@ -8,7 +8,7 @@ DEMO_LIMIT ?= 4
 DEMO_OUT   ?= results/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast browser-deps clean
+.PHONY: install demo test test-fast browser-deps js-deps clean
 
 install: $(STAMP)
 
@@ -29,16 +29,24 @@ browser-deps:
 		else echo "chromium missing and not root: the browser test will be skipped"; fi; \
 	fi
 
+# webMUSHRA's YAML reader (yaml.js 0.3.0, npm "yamljs", pinned in the lock file) for the tests that read the configs
+# bench writes the way webMUSHRA's page does; installed into the git-ignored tests/mushra/js/node_modules.
+JS_DIR := tests/mushra/js
+js-deps:
+	@if [ -f $(JS_DIR)/node_modules/.installed ] && [ $(JS_DIR)/node_modules/.installed -nt $(JS_DIR)/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then npm ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error && touch $(JS_DIR)/node_modules/.installed; \
+	else echo "npm missing: install nodejs and npm for the webMUSHRA YAML tests (without node they are skipped)"; fi
+
 demo: $(STAMP)
 	$(BIN)/bench datasets prepare demo
 	$(BIN)/bench run --dataset demo --limit $(DEMO_LIMIT) --out $(DEMO_OUT)
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps js-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Without the slow and network-marked tests.
-test-fast: $(STAMP)
+test-fast: $(STAMP) js-deps
 	$(BIN)/python -m pytest -q -m "not slow and not network and not browser" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(JS_DIR)/node_modules

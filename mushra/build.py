@@ -335,7 +335,9 @@ def _make_config(testname: str, test_id: str, training: dict[str, Any], items: l
         "content": "Thank you for taking part. Please answer a few questions and press Send.",
         "showResults": False, "writeResults": True,
         "questionnaire": [
-            {"type": "number", "label": "Age", "name": "age", "min": 0, "max": 120},
+            # webMUSHRA fills the box with the question's `default` and shows "undefined" without one; an empty
+            # default leaves the box empty, so its Send button stays off until the listener types an age.
+            {"type": "number", "label": "Age", "name": "age", "min": 0, "max": 120, "default": ""},
             {"type": "likert", "name": "headphones", "label": "What did you listen with?",
              "response": [{"value": "closed", "label": "Closed headphones"},
                           {"value": "open", "label": "Open headphones"},

@@ -43,7 +43,8 @@ def make_test_dir(path: str | Path, *, n_items: int = 3, systems: tuple[str, ...
                                 stimuli=stimuli, enableLooping=True))
     finish = Page("finish", {"type": "finish", "name": "Thank you", "content": "Thanks", "showResults": False,
                              "writeResults": True, "questionnaire": [
-                                 {"type": "number", "label": "Age", "name": "age", "min": 0, "max": 120},
+                                 {"type": "number", "label": "Age", "name": "age", "min": 0, "max": 120,
+                                  "default": ""},
                                  {"type": "long_text", "label": "Comments", "name": "comments",
                                   "optional": True}]})
     cfg = TestConfig(testname="Synthetic test", testId=test_id,

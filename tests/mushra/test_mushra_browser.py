@@ -8,7 +8,9 @@ The pure JS helpers (mushra-core.js, audio-engine.js) are unit-tested through pa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -716,3 +718,145 @@ def test_optional_label_is_not_repeated(browser: Any, tmp_path: Path) -> None:
     finally:
         srv.shutdown()
         thread.join(timeout=5)
+
+
+# -- the real, unmodified webMUSHRA page ------------------------------------------------------------------------
+# webMUSHRA is not part of this repository (Fraunhofer licence): these tests run against a checkout whose path the
+# user gives in WEBMUSHRA_DIR (git clone https://github.com/audiolabs/webMUSHRA) and are skipped without one.
+WEBMUSHRA_ENV = "WEBMUSHRA_DIR"
+# A questionnaire answer that breaks naive form parsing ('+', '&', '=', '%') and carries non-ASCII text.
+TRICKY_ANSWER = "A+B & C=D 100% — ünïcødé ✓ 日本語 🎧"
+
+
+@pytest.fixture
+def webmushra_dir() -> Path:
+    """The webMUSHRA checkout named by WEBMUSHRA_DIR (skipped before the browser starts when unset)."""
+    value = os.environ.get(WEBMUSHRA_ENV)
+    if not value:
+        pytest.skip(f"{WEBMUSHRA_ENV} not set: give the path of a webMUSHRA checkout "
+                    "(git clone https://github.com/audiolabs/webMUSHRA) to test against the real page")
+    wm = Path(value)
+    if not (wm / "index.html").is_file() or not (wm / "startup.js").is_file():
+        pytest.fail(f"{WEBMUSHRA_ENV}={value} is not a webMUSHRA folder (no index.html/startup.js)")
+    return wm
+
+
+@contextlib.contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    """``app`` on 127.0.0.1:<free port> in a thread; yields its base URL; stopped on exit."""
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}/"
+    finally:
+        srv.shutdown()
+        thread.join(timeout=5)
+
+
+def _webmushra_started(page: Any) -> list[str]:
+    """Wait until webMUSHRA has loaded its config and audio and shows its first page; returns its error list."""
+    page.wait_for_function(
+        "() => typeof pageManager !== 'undefined' && pageManager !== null && pageManager.pagesIndex >= 0"
+        " || (typeof errorHandler !== 'undefined' && errorHandler.getErrors().length > 0)", timeout=30_000)
+    return page.evaluate("() => errorHandler.getErrors().map(String)")
+
+
+def test_real_webmushra_completes_a_built_test(webmushra_dir: Path, tmp_path: Path, browser: Any) -> None:
+    """`bench mushra build` output served with --webmushra: the unmodified webMUSHRA page loads it with no error,
+    a listener goes through every page, and the server stores exactly what was rated and answered."""
+    from playwright.sync_api import expect
+
+    from mushra.app import create_app
+    from mushra.build import build_test
+    from mushra.config import load_config
+    from mushra.storage import Storage
+    from mushra.testing import make_run_dir
+
+    wm = webmushra_dir
+    run = make_run_dir(tmp_path / "run", [("sp1", "speech", 2.0), ("mu1", "music", 2.0), ("sp2", "speech", 2.0)],
+                       ["voc_a", "voc_b"], sr=16000)
+    cfg_path = build_test(run, ["voc_a", "voc_b"], 2, tmp_path / "test", excerpt_seconds=1.5, name="webmushra e2e")
+    cfg = load_config(cfg_path)
+    db = tmp_path / "results.sqlite"
+    app = create_app(tmp_path / "test", admin_token=TOKEN, webmushra_dir=wm, db_path=db)
+
+    with _serving(app) as url:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.goto(f"{url}?config={cfg_path.name}")
+        assert _webmushra_started(page) == []   # "Type not specified." here before the fix
+        rated: dict[tuple[str, str], int] = {}
+        seen: list[str] = []
+        for _ in range(10):   # welcome, volume, training, 2 items, finish
+            kind = page.evaluate("() => pageManager.getCurrentPage().constructor.name")
+            seen.append(kind)
+            if kind == "FinishPage":
+                break
+            if kind == "MushraPage":
+                trial = page.evaluate("() => pageManager.getCurrentPage().pageConfig.id")
+                names = page.evaluate("() => $('.scales').map((i, e) => e.name).get()")
+                assert sorted(names) == sorted(cfg.page(trial).conditions())
+                page.click("#buttonReference")
+                for i, name in enumerate(names):
+                    # As a listener: play the condition (which enables its slider), then move the slider.
+                    page.click(f"#buttonConditions{i}")
+                    score = (17 * (len(rated) + 1)) % 101
+                    page.evaluate("([i, v]) => $('.scales').eq(i).val(v).slider('refresh').trigger('change')",
+                                  [i, score])
+                    rated[(trial, name)] = score
+                page.click("#buttonStop")
+            page.click("#__button_next")
+        assert seen == ["GenericPage", "VolumePage", "MushraPage", "MushraPage", "MushraPage", "FinishPage"], seen
+
+        # The age box starts empty (webMUSHRA writes the question's default into it; "undefined" without one).
+        assert page.input_value("#age") == ""
+        expect(page.locator("#send_results")).to_be_disabled()
+        page.fill("#age", "41")
+        page.click("label[for='headphones__response_1']")
+        page.click("label[for='experience__response_2']")
+        page.fill("#comments", TRICKY_ANSWER)
+        expect(page.locator("#send_results")).to_be_enabled(timeout=5_000)
+        page.click("#send_results")
+        expect(page.locator("#popupDialog")).to_be_visible(timeout=10_000)
+        # webMUSHRA shows its own error line in the dialog when the POST is not a 200 with an empty body.
+        assert page.evaluate("() => errorHandler.getErrors().map(String)") == []
+        ctx.close()
+
+    store = Storage(db)
+    sessions = store.sessions()
+    assert len(sessions) == 1
+    assert dict(sessions[0]["participant"]) == {"age": "41", "headphones": "open", "experience": "expert",
+                                                "comments": TRICKY_ANSWER}
+    stored = {(r["session_uuid"], r["trial_id"], r["stimulus"]): r["score"] for r in store.ratings()}
+    assert {(t, s): v for (_, t, s), v in stored.items()} == rated
+    assert {t for t, _ in rated} == {"training", "item01", "item02"}
+    assert store.payloads()[0]["participant"]["response"][-1] == TRICKY_ANSWER
+
+
+def test_real_webmushra_serves_every_example_config(webmushra_dir: Path, tmp_path: Path, browser: Any) -> None:
+    """Every configs/*.yaml of the webMUSHRA checkout is served (`bench mushra serve DIR --webmushra DIR --config
+    NAME`) and webMUSHRA's page starts on it without an error."""
+    from mushra.app import create_app
+
+    wm = webmushra_dir
+    configs = sorted(p.name for p in (wm / "configs").glob("*.yaml"))
+    assert configs, f"{wm}/configs has no *.yaml"
+    refused, failed = {}, {}
+    for name in configs:
+        try:
+            app = create_app(wm, admin_token=TOKEN, webmushra_dir=wm, config_name=name,
+                             db_path=tmp_path / f"{name}.sqlite")
+        except Exception as err:  # noqa: BLE001 - collect every refusal, report them together
+            refused[name] = str(err)
+            continue
+        with _serving(app) as url:
+            page = browser.new_page()
+            page.goto(f"{url}?config={name}")
+            errors = _webmushra_started(page)
+            if errors:
+                failed[name] = errors
+            page.close()
+    assert refused == {} and failed == {}, (refused, failed)

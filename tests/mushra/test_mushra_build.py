@@ -13,7 +13,7 @@ from bench.audio.loudness import integrated_loudness
 from bench.errors import BenchError, UnknownNameError
 from mushra.app import create_app
 from mushra.build import PEAK_LIMIT, STIMULUS_SR, TARGET_LUFS, BuildError, build_test, pick_excerpt
-from mushra.config import load_config
+from mushra.config import load_config, read_raw
 from mushra.testing import make_run_dir
 
 CLIPS = [("sp1", "speech", 3.0), ("sp2", "speech", 2.5), ("mu1", "music", 3.0), ("mu2", "music", 2.5),
@@ -121,3 +121,27 @@ def test_pick_excerpt_avoids_silence() -> None:
     x[6 * sr: 9 * sr] = np.sin(np.arange(3 * sr) * 0.3)
     start, n = pick_excerpt(x, sr, 3.0)
     assert n == 3 * sr and abs(start - 6 * sr) <= 50
+
+
+def test_built_config_loads_in_webmushras_yaml_reader(tmp_path: Path, built, webmushra_yaml) -> None:
+    """webMUSHRA's own reader (yaml.js 0.3.0) sees every page with its type and the random group as a list; it
+    used to read "- - random" and the pages after it as one string ("Type not specified." in webMUSHRA)."""
+    _, run, cfg_path, _ = built
+    named = build_test(run, ["voc_a"], 1, tmp_path / "named", excerpt_seconds=1.5, name="Round 1: A+B & ünï #2")
+    got = webmushra_yaml([cfg_path, named])
+    for path in (cfg_path, named):
+        assert "error" not in got[str(path)], got[str(path)]
+        js = got[str(path)]["ok"]
+        pages = js["pages"]
+        assert [p["type"] if isinstance(p, dict) else p[0] for p in pages] == [
+            "generic", "volume", "mushra", "random", "finish"]
+        assert all(isinstance(p, dict) and p["type"] == "mushra" for p in pages[3][1:])
+        assert js == read_raw(path) == load_config(path).to_dict()
+    assert got[str(named)]["ok"]["testname"] == "Round 1: A+B & ünï #2"
+
+
+def test_age_question_has_an_empty_default(built) -> None:
+    """webMUSHRA writes a number question's `default` into its box ("undefined" when there is none)."""
+    _, _, cfg_path, _ = built
+    age = next(q for q in load_config(cfg_path).questionnaire() if q["type"] == "number")
+    assert age["name"] == "age" and age["default"] == ""
