@@ -155,6 +155,7 @@ def run(cfg: RunConfig) -> RunSummary:
         record["metrics"] = list(dict.fromkeys([*(old.get("metrics") or []), *cfg.metrics]))
         record["dataset_description"] = dataset.describe()
         store.set_meta("config", record)
+        store.set_meta("selection", [c.id for c in clips])  # tables and reports cover exactly these clips
         store.set_meta("environment", environment(device))
         timings: dict[str, float] = {}
 
