@@ -178,7 +178,7 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
         present = ({v for (v, m) in keys if m != "rtf" and has(v, m)}
                    | {v for v, cs in synth_failed.items() if cs & in_domain}
                    | {v for col in (extra or {}).values() for d, v in col if d == domain})
-        if rtf and clips:
+        if rtf and any(has(v, m) for v, m in values if m == "rtf"):  # only when a vocoder (not anchor) was timed
             cols.append("rtf")
             present |= {v for (v, m) in values if m == "rtf" and has(v, m)}
         if not present:
