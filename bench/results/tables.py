@@ -137,22 +137,31 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
     cover = cover or coverage(store)
     covered = set(cover.ids())
     # values[(vocoder, metric)][clip] and failures: (vocoder, clip) of synthesis, (vocoder, clip, metric) of metrics
-    values: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for s in store.scores():
-        if s["clip_id"] in covered:
-            values[(s["vocoder"], s["metric"])][s["clip_id"]] = s["value"]
     synth_failed: dict[str, set[str]] = defaultdict(set)
     metric_failed: dict[tuple[str, str], set[str]] = defaultdict(set)
+    failed_at: dict[tuple[str, str, str], float] = {}  # (vocoder, clip, metric or "") -> time of the failure
     for f in store.failures():
         if f["clip_id"] not in covered:
             continue
         if f["stage"] == "synthesis":
             synth_failed[f["vocoder"]].add(f["clip_id"])
+            failed_at[(f["vocoder"], f["clip_id"], "")] = f["created"] or 0.0
         elif f["stage"] == "metric":
             metric_failed[(f["vocoder"], f["metric"])].add(f["clip_id"])
+            failed_at[(f["vocoder"], f["clip_id"], f["metric"])] = f["created"] or 0.0
+    values: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for s in store.scores():
+        if s["clip_id"] not in covered:
+            continue
+        # A failure recorded after the value (a re-render or a new metric variant that failed) makes the value
+        # stale: the cell counts the failure, not the old number.
+        last_failure = max(failed_at.get((s["vocoder"], s["clip_id"], k), -math.inf) for k in ("", s["metric"]))
+        if last_failure < (s["created"] or 0.0):
+            values[(s["vocoder"], s["metric"])][s["clip_id"]] = s["value"]
     if rtf:
         for r in store.renders():
-            if r["clip_id"] in covered and r["rtf"] is not None and is_timed(r["vocoder"]):
+            if (r["clip_id"] in covered and r["rtf"] is not None and is_timed(r["vocoder"])
+                    and failed_at.get((r["vocoder"], r["clip_id"], ""), -math.inf) < (r["created"] or 0.0)):
                 values[(r["vocoder"], "rtf")][r["clip_id"]] = r["rtf"]
 
     metrics = {m for _, m in values} | {m for _, m in metric_failed}

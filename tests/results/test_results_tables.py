@@ -129,3 +129,17 @@ def test_rtf_only_for_vocoders(tmp_path):
     assert "RTF for vocoders only" in md
     assert "| reference | 1.500 ± 6.353 | – |" in md and "3588" not in md and "900" not in md
     assert "**20.0 ± 0.0**" in md and "| 50.0 (n=1/2)† |" in md  # the fast one failed on c1: marked, not best
+
+
+def test_a_failure_newer_than_the_value_makes_it_stale(tmp_path):
+    s = _fill(tmp_path)
+    # a later run re-rendered "good" on c1 (new parameters) and that failed: the old value is not averaged
+    s.put_failure("synthesis", "RuntimeError: out of memory", vocoder="good", clip_id="c1")
+    # a later variant of ViSQOL failed for "bad" on c0: its older-variant value is not averaged either
+    s.put_failure("metric", "ValueError: degraded signal is silent", vocoder="bad", clip_id="c0", metric="visqol")
+    music = build_tables(s)[0]
+    assert music.cells["good"]["mrstft"].failed == ("c1",) and music.cells["good"]["mrstft"].summary.n == 1
+    assert music.cells["bad"]["visqol"].failed == ("c0",) and music.cells["bad"]["mrstft"].complete
+    # a value stored after the failure (the clip was fixed and recomputed) counts again
+    s.put_score("bad", "c0", "visqol", 1.7, {"direction": "higher"})
+    assert build_tables(s)[0].cells["bad"]["visqol"].complete
