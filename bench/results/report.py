@@ -13,6 +13,7 @@ import html
 import json
 import math
 import os
+import sqlite3
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ code,pre{background:#f6f6f6;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto;
 .bad{color:#a00}.warn{color:#8a5a00}.note{font-size:.9em;color:#444}td.l{text-align:left}
 """
 
-#: Render columns that describe how a render was made (shown per vocoder; "provenance" where the store has it).
-_RENDER_PROVENANCE = ("config_hash", "device", "precision", "provenance")
+#: Render columns that say how a render was made, for stores without per-render provenance records.
+_RENDER_COLUMNS = ("config_hash", "device", "precision")
 
 
 def _table_html(t: Table) -> str:
@@ -50,37 +51,58 @@ def _table_html(t: Table) -> str:
             f"<table><tr><th>Vocoder</th>{head}</tr>{''.join(rows)}</table>{foot}")
 
 
-def _provenance(value: Any) -> Any:
-    """A render row's provenance column (JSON text from newer stores) as data."""
-    if isinstance(value, str):
+def _provenance_groups(store: ResultsStore, renders: list[dict[str, Any]],
+                       clip_ids: list[str]) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Per vocoder, the distinct provenances of its covered renders and values, and whether the store records
+    provenance. Stores with provenance records answer :meth:`ResultsStore.provenance`
+    (``{vocoder: {"render": [{"provenance": dict | None, "clips": n}], "metrics": {metric: [group]}}}``);
+    older ones are grouped by the render columns that say how each render was made."""
+    api = getattr(store, "provenance", None)
+    if callable(api):
         try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _provenance_html(renders: list[dict[str, Any]], vocoders: list[str]) -> str:
-    """Per vocoder: each distinct way its covered renders were made, with the number of clips."""
-    groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    recorded = any("provenance" in r for r in renders)
+            return api(clip_ids), True
+        except sqlite3.OperationalError:  # a store written before provenance tables existed (read, not migrated)
+            pass
+    out: dict[str, dict[str, Any]] = {}
     for r in renders:
-        key = json.dumps({k: _provenance(r[k]) for k in _RENDER_PROVENANCE if k in r}, sort_keys=True, default=str)
-        groups[r["vocoder"]][key].append(r["clip_id"])
+        prov = {k: r[k] for k in _RENDER_COLUMNS if k in r}
+        groups = out.setdefault(r["vocoder"], {"render": [], "metrics": {}})["render"]
+        for g in groups:
+            if g["provenance"] == prov:
+                g["clips"] += 1
+                break
+        else:
+            groups.append({"provenance": prov, "clips": 1})
+    return out, False
+
+
+def _groups_html(groups: list[dict[str, Any]]) -> str:
+    parts = []
+    for g in groups:
+        n = g["clips"]
+        body = ("not recorded (written before provenance was stored)" if g["provenance"] is None
+                else json.dumps(g["provenance"], indent=2, sort_keys=True, default=str))
+        parts.append(f"<p class=note>{n} clip{'s' if n != 1 else ''}</p><pre>{html.escape(body)}</pre>")
+    return "".join(parts)
+
+
+def _provenance_html(groups: dict[str, dict[str, Any]], recorded: bool, vocoders: list[str]) -> str:
+    """Per vocoder: each distinct way its covered renders (and values) were made, with the number of clips."""
     parts = ["<h2>Provenance per vocoder</h2>"]
     if not recorded:
-        parts.append("<p class=note>This store records no per-render provenance (package versions, commit, weights "
-                     "hash): it predates it. Shown: the render key, device and precision of each render.</p>")
+        parts.append("<p class=note>This store records no per-render provenance (vocoder parameters, weights hash, "
+                     "package versions, commit): it predates it. Shown: the render key, device and precision of each "
+                     "render.</p>")
     order = [v for v in vocoders if v in groups] + sorted(set(groups) - set(vocoders))
     for v in order:
-        kinds = groups[v]
-        mixed = (f" <span class=warn>renders from {len(kinds)} different configurations</span>"
-                 if len(kinds) > 1 else "")
-        parts.append(f"<h3>{html.escape(v)}{mixed}</h3>")
-        for key, clips in kinds.items():
-            parts.append(f"<p class=note>{len(clips)} clip{'s' if len(clips) != 1 else ''}"
-                         f"{': ' + html.escape(', '.join(clips)) if len(kinds) > 1 else ''}</p>"
-                         f"<pre>{html.escape(json.dumps(json.loads(key), indent=2))}</pre>")
+        render, metrics = groups[v].get("render", []), groups[v].get("metrics", {})
+        mixed = (f" <span class=warn>renders from {len(render)} different configurations</span>"
+                 if len(render) > 1 else "")
+        parts.append(f"<h3>{html.escape(v)}{mixed}</h3>{_groups_html(render)}")
+        for m, mgroups in metrics.items():
+            differ = f", <span class=warn>{len(mgroups)} different</span>" if len(mgroups) > 1 else ""
+            parts.append(f"<details><summary>{html.escape(m)} values: provenance{differ}</summary>"
+                         f"{_groups_html(mgroups)}</details>")
     return "\n".join(parts)
 
 
@@ -103,6 +125,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
             raise BenchError(f"{run_dir}: no values stored for the current selection; no report written")
         plots = metric_boxplot_pngs(store, cover)
         renders = [r for r in store.renders() if r["clip_id"] in covered]
+        provenance, recorded = _provenance_groups(store, renders, cover.ids())
         selected = covered | {c["clip_id"] for c in cover.skipped} | set(cover.unprepared)
         failures = [f for f in store.failures() if f["clip_id"] in selected or not f["clip_id"]]
         config, env = store.config(), store.get_meta("environment", {})
@@ -148,7 +171,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         dur = f", {c['duration']:.1f} s" if c["duration"] is not None else ""
         parts.append(f"<details><summary>{html.escape(c['clip_id'])} ({html.escape(c['domain'])}{dur}){warn}</summary>"
                      f"<table><tr><th>vocoder</th>{head}<th>audio</th></tr>{''.join(rows)}</table></details>")
-    parts.append(_provenance_html(renders, config.get("vocoders", [])))
+    parts.append(_provenance_html(provenance, recorded, config.get("vocoders", [])))
     if failures:
         parts.append("<h2 class=bad>Failures</h2><table><tr><th>stage</th><th>vocoder</th><th>clip</th><th>metric</th>"
                      "<th>error</th></tr>")

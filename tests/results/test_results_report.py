@@ -79,11 +79,11 @@ def test_empty_or_invalid_store_is_a_one_line_error_and_writes_nothing(tmp_path,
     assert _snapshot(no_scores) == before
 
 
-def _store_with_render(tmp_path, provenance=None):
+def _store_with_render(tmp_path):
     s = ResultsStore.create(tmp_path / "run")
     s.set_meta("config", {"vocoders": ["reference", "griffinlim"], "metrics": ["mrstft"]})
     s.set_meta("selection", ["c0", "c1"])
-    for i in range(2):
+    for i in range(3):
         s.put_clip(f"c{i}", dataset="d", domain="music", path="", offset=0, duration=1.0, sha256="",
                    meta={"warnings": ["band-limited source: no energy above 4.0 kHz"]} if i == 1 else {})
         for voc in ("reference", "griffinlim"):
@@ -91,24 +91,37 @@ def _store_with_render(tmp_path, provenance=None):
                          length_diff=0, rtf=10.0, seconds=0.1, device="cpu", precision="fp32", batch_size=1,
                          config_hash=f"key{i if voc == 'griffinlim' else 0}")
             s.put_score(voc, f"c{i}", "mrstft", 1.0, {"direction": "lower"})
-    if provenance is not None:
-        # the per-render provenance column of newer stores (written by the runner's synthesis stage)
-        with s.transaction() as c:
-            c.execute("ALTER TABLE renders ADD COLUMN provenance TEXT")
-            c.execute("UPDATE renders SET provenance = ? WHERE vocoder = 'griffinlim'", (json.dumps(provenance),))
     s.close()
     return tmp_path / "run"
 
 
-def test_report_shows_clip_warnings_and_provenance(tmp_path):
+def test_report_shows_clip_warnings_and_render_keys(tmp_path):
     text = write_report(_store_with_render(tmp_path)).read_text()
     assert "Reference warnings" in text and "band-limited source: no energy above 4.0 kHz" in text
-    assert "predates it" in text  # no provenance column: said so
-    assert "renders from 2 different configurations" in text  # griffinlim c0 and c1 rendered under other keys
+    if not hasattr(ResultsStore, "provenance"):
+        assert "predates it" in text  # no provenance records: said so, render keys shown instead
+        assert "renders from 2 different configurations" in text  # griffinlim c0 and c1 under other keys
+        assert "key2" not in text  # c2 is not in the selection
 
-    text = write_report(_store_with_render(tmp_path / "p", {"commit": "abc123", "dirty": True,
-                                                             "params": {"iterations": 2}})).read_text()
+
+def test_report_shows_recorded_provenance(tmp_path, monkeypatch):
+    run_dir = _store_with_render(tmp_path)
+    asked = []
+
+    def provenance(self, clip_ids=None):  # the return shape ResultsStore.provenance documents
+        asked.append(list(clip_ids))
+        return {"griffinlim": {
+            "render": [{"provenance": {"vocoder": "griffinlim", "params": {"iterations": 2}, "git_commit": "abc123",
+                                       "git_dirty": True}, "clips": 1},
+                       {"provenance": None, "clips": 1}],
+            "metrics": {"mrstft": [{"provenance": {"packages": {"torch": "2.13.0"}}, "clips": 2}]}}}
+
+    monkeypatch.setattr(ResultsStore, "provenance", provenance, raising=False)
+    text = write_report(run_dir).read_text()
+    assert asked == [["c0", "c1"]]  # the selection's clips only
     assert "predates it" not in text and "abc123" in text and "&quot;iterations&quot;: 2" in text
+    assert "renders from 2 different configurations" in text and "not recorded (written before" in text
+    assert "mrstft values: provenance" in text and "2.13.0" in text
 
 
 def test_report_of_store_without_values_raises(tmp_path):
