@@ -72,26 +72,15 @@ def _synthesise_batch(vocoder: Vocoder, batch: list[Reference]) -> tuple[list[np
     return [y.detach().float().cpu().numpy() for y in outs], seconds
 
 
-def warm_up(vocoder: Vocoder, ref: Reference, seconds: float = 0.5) -> None:
-    """One untimed synthesis of the first ``seconds`` of ``ref``, so that the first timed item does not pay for
-    first-call costs (lazy initialisation, kernel selection, allocator growth). Without it a tiny HiFi-GAN
-    measured RTF 5.6 on its first clip and 53 on the second (issue 7, item 13)."""
-    try:
-        _synthesise_batch(vocoder, [Reference(ref.clip, ref.audio[: int(seconds * ref.sample_rate)], ref.sample_rate)])
-    except Exception:  # noqa: BLE001 - a vocoder that fails here fails on the timed item too, with its error stored
-        pass
-
-
 def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Reference], *, key: str,
-           batch_size: int = 1, progress: Callable[[int], None] | None = None,
-           warm: bool = True) -> list[RenderResult]:
+           batch_size: int = 1, progress: Callable[[int], None] | None = None) -> list[RenderResult]:
     """Render ``refs`` with ``vocoder`` into the run, stored under render ``key`` (see :func:`render_key`).
 
-    The caller passes only the references that need rendering; ``warm``: run :func:`warm_up` first.
+    The caller passes only the references that need rendering.
     """
     todo = list(refs)
     results: list[RenderResult] = []
-    if warm and todo:
+    if todo:
         warm_up(vocoder, todo[0])
     for batch in batches(todo, batch_size):
         try:
@@ -101,8 +90,7 @@ def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Refe
         except Exception as err:  # a failing batch is retried item by item so one bad clip costs one item
             if len(batch) > 1:
                 for r in batch:
-                    results += render(store, name, vocoder, [r], key=key, batch_size=1, progress=progress,
-                                      warm=False)
+                    results += render(store, name, vocoder, [r], key=key, batch_size=1, progress=progress)
                 continue
             msg = f"{type(err).__name__}: {err}".splitlines()[0]
             store.put_failure("synthesis", msg, vocoder=name, clip_id=batch[0].clip.id)
@@ -130,3 +118,13 @@ def render(store: ResultsStore, name: str, vocoder: Vocoder, refs: Sequence[Refe
             if progress:
                 progress(1)
     return results
+
+
+def warm_up(vocoder: Vocoder, ref: Reference, seconds: float = 0.5) -> None:
+    """One untimed synthesis of the first ``seconds`` of ``ref``, so that the first timed item does not pay for
+    first-call costs (lazy initialisation, kernel selection, allocator growth). Without it a tiny HiFi-GAN
+    measured RTF 5.6 on its first clip and 53 on the second (issue 7, item 13)."""
+    try:
+        _synthesise_batch(vocoder, [Reference(ref.clip, ref.audio[: int(seconds * ref.sample_rate)], ref.sample_rate)])
+    except Exception:  # noqa: BLE001 - a vocoder that fails here fails on the timed item too, with its error stored
+        pass
