@@ -35,7 +35,9 @@ def test_report_from_a_run(small_run):
     assert "silent" in text and "corrupt" in text  # failures listed
     assert "over the 3 clips of the current selection (2 more selected skipped: reference failed)" in text
     assert "RTF" not in text.split("<h2>Distributions")[0]  # the reference and anchors are not timed: no RTF
-    assert "Provenance per vocoder" in text and "config_hash" in text
+    with ResultsStore.open(out) as s:
+        key = s.render("anchor35", "song0")["config_hash"]
+    assert "Provenance per vocoder" in text and key in text  # each vocoder's render key, at least
     assert not (out / "plots").exists()  # plots are embedded, not written into the run folder
 
 
