@@ -285,9 +285,12 @@ def to_markdown(t: Table) -> str:
     return head + "\n".join(lines) + "\n" + ("\n" + "\n".join(f"{x}  " for x in foot) + "\n" if foot else "")
 
 
+_LATEX = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$", "{": r"\{",
+          "}": r"\}", "^": r"\^{}", "~": r"\~{}", "±": r"$\pm$", MARK: r"\dag{}", "–": "--"}
+
+
 def _latex_escape(s: str) -> str:
-    return (s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
-            .replace("#", r"\#").replace("±", r"$\pm$").replace(MARK, r"\dag{}").replace("–", "--"))
+    return "".join(_LATEX.get(ch, ch) for ch in s)
 
 
 def to_latex(t: Table) -> str:

@@ -6,7 +6,8 @@ from bench.runner import RunConfig, run
 
 def test_coverage_follows_the_selection(tmp_path):
     s = ResultsStore.create(tmp_path / "run")
-    for cid, dom, status in [("a", "music", "ok"), ("b", "music", "ok"), ("x", "speech", "error"), ("c", "speech", "ok")]:
+    clips = [("a", "music", "ok"), ("b", "music", "ok"), ("x", "speech", "error"), ("c", "speech", "ok")]
+    for cid, dom, status in clips:
         s.put_clip(cid, dataset="d", domain=dom, path="", offset=0, duration=1, sha256="", status=status)
     cov = coverage(s)
     assert not cov.from_selection and cov.ids() == ["a", "b", "c"]

@@ -143,3 +143,15 @@ def test_a_failure_newer_than_the_value_makes_it_stale(tmp_path):
     # a value stored after the failure (the clip was fixed and recomputed) counts again
     s.put_score("bad", "c0", "visqol", 1.7, {"direction": "higher"})
     assert build_tables(s)[0].cells["bad"]["visqol"].complete
+
+
+def test_latex_escapes_names_in_cells_and_notes(tmp_path):
+    s = ResultsStore.create(tmp_path / "run")
+    for cid in ("take_1", "50%_{mix}"):
+        s.put_clip(cid, dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+        s.put_score("my_voc", cid, "mrstft", 1.0, {"direction": "lower"})
+    s.put_score("x$", "take_1", "mrstft", 1.0, {"direction": "lower"})
+    s.put_failure("metric", "boom", vocoder="x$", clip_id="50%_{mix}", metric="mrstft")
+    tex = to_latex(build_tables(s)[0])
+    assert r"my\_voc & " in tex and r"x\$ & " in tex
+    assert r"x\$ MR-STFT: failed on 1 (50\%\_\{mix\})" in tex and r"$\pm$" in tex
