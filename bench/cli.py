@@ -90,21 +90,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    """Print the tables of a run (read-only); write them only to an explicit ``--out FILE``."""
     from bench.results.store import ResultsStore
-    from bench.results.tables import build_tables, to_csv, to_latex, to_markdown, write_tables
+    from bench.results.tables import build_tables, render
 
     extra = None
     if args.mushra:
         extra = {"mushra": _mushra_column(args.mushra)}
-    with ResultsStore.open(args.run) as store:
+    with ResultsStore.open_readonly(args.run) as store:
         tables = build_tables(store, rtf=args.rtf, extra=extra, extra_directions={"mushra": "higher"})
     if not tables:
-        raise BenchError(f"{args.run}: no scores stored yet")
-    paths = write_tables(tables, Path(args.run))
-    text = {"md": "\n".join(to_markdown(t) for t in tables), "tex": "\n".join(to_latex(t) for t in tables),
-            "csv": to_csv(tables)}[args.format]
+        raise BenchError(f"{args.run}: no scores stored for the current selection")
+    text = render(tables, args.format)
     print(text)
-    print(f"tables: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"table: {args.out}", file=sys.stderr)
     return 0
 
 
@@ -135,7 +136,7 @@ def _mushra_column(name: str) -> dict:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.results.report import write_report
 
-    path = write_report(Path(args.run))
+    path = write_report(Path(args.run), Path(args.out) if args.out else None)
     print(f"report: {path}")
     return 0
 
@@ -302,10 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=["md", "tex", "csv"], default="md")
     t.add_argument("--rtf", action="store_true", help="add the real-time factor column")
     t.add_argument("--mushra", metavar="TEST_DIR", help="add the MUSHRA column of a listening test")
+    t.add_argument("--out", metavar="FILE", help="also write the printed table to FILE (default: print only, write "
+                                             "nothing)")
     t.set_defaults(func=cmd_table)
 
     rp = sub.add_parser("report", help="write an HTML report (tables, plots, per-clip values with audio) of a run")
     rp.add_argument("run")
+    rp.add_argument("--out", metavar="PATH", help="report file (default RUN/report.html; the only file written)")
     rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("vocoders", help="list vocoders and whether their weights are found")

@@ -124,6 +124,33 @@ class ResultsStore:
             raise BenchError(f"no results store at {run_dir / DB_NAME} (run `bench run --out {run_dir}` first)")
         return cls(run_dir, provenance)
 
+    @classmethod
+    def open_readonly(cls, run_dir: str | Path) -> ResultsStore:
+        """Open for reading only (tables, reports): creates, migrates or alters no file of the run folder.
+
+        Raises BenchError when there is no store, it is not a database, or it holds no results schema."""
+        run_dir = Path(run_dir)
+        db = run_dir / DB_NAME
+        if not db.is_file():
+            raise BenchError(f"no results store at {db} (run `bench run --out {run_dir}` first)")
+        # A plain mode=ro open of a WAL database creates -wal/-shm files and leaves them behind. Without a -wal
+        # file no writer holds uncommitted pages, so immutable=1 reads the file as is; with one, mode=ro reads it.
+        wal = db.with_name(DB_NAME + "-wal").exists()
+        store = cls.__new__(cls)
+        store.run_dir, store.db_path = run_dir, db
+        store._conn = sqlite3.connect(db.resolve().as_uri() + ("?mode=ro" if wal else "?mode=ro&immutable=1"),
+                                      uri=True, timeout=30.0, isolation_level=None)
+        store._conn.row_factory = sqlite3.Row
+        try:
+            tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as err:
+            store.close()
+            raise BenchError(f"{db} is not a results database ({err})") from None
+        if not {"meta", "clips", "renders", "scores", "failures"} <= tables:
+            store.close()
+            raise BenchError(f"{db} holds no results (empty or not a bench store)")
+        return store
+
     def close(self) -> None:
         self._conn.close()
 

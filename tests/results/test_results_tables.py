@@ -46,3 +46,112 @@ def test_extra_column(tmp_path):
     t = build_tables(s, extra=extra, extra_directions={"mushra": "higher"})[0]
     assert t.columns[-1].key == "mushra"
     assert "**80.0 ± 5.0**" in to_markdown(t)
+
+
+def _rows(text):
+    return {r["vocoder"] + "/" + r["metric"] + "/" + r["domain"]: r for r in csv.DictReader(io.StringIO(text))}
+
+
+def test_tables_cover_only_the_current_selection(tmp_path):
+    s = _fill(tmp_path)
+    s.set_meta("selection", ["c0", "c2"])  # a later run with --limit 1: c1 is stored but no longer selected
+    music = build_tables(s)[0]
+    assert music.clips == ["c0"]
+    md = to_markdown(music)
+    assert "over the 1 clip of the current selection" in md
+    assert "| good | **1.000" in md  # c0 only, not the mean of c0 and c1 (1.05)
+    assert _rows(to_csv([music]))["good/mrstft/music"]["n"] == "1"
+
+
+def test_caption_without_selection_and_skipped_clips(tmp_path):
+    s = _fill(tmp_path)
+    assert "over all 2 stored clips with status ok (this store records no selection)" in to_markdown(build_tables(s)[0])
+    s.put_clip("c9", dataset="d", domain="music", path="", offset=0, duration=1, sha256="", status="error",
+               error="silent")
+    s.set_meta("selection", ["c0", "c1", "c9"])
+    md = to_markdown(build_tables(s)[0])
+    assert "the 2 clips of the current selection (1 more selected skipped: reference failed)" in md
+
+
+def test_a_failure_marks_the_row_instead_of_raising_its_mean(tmp_path):
+    s = _fill(tmp_path)
+    # anchor-like row: best ViSQOL on c0, silent output on c1 (ViSQOL failed there)
+    s.put_score("lucky", "c0", "mrstft", 0.5, {"direction": "lower"})
+    s.put_score("lucky", "c1", "mrstft", 9.0, {"direction": "lower"})
+    s.put_score("lucky", "c0", "visqol", 4.9, {"direction": "higher"})
+    s.put_failure("metric", "ValueError: degraded signal is silent", vocoder="lucky", clip_id="c1", metric="visqol")
+    music = build_tables(s)[0]
+    cell = music.cells["lucky"]["visqol"]
+    assert (cell.summary.n, cell.expected, cell.failed, cell.complete) == (1, 2, ("c1",), False)
+    md = to_markdown(music)
+    assert "| lucky | 4.750 ± " in md and "| 4.900 (n=1/2)† |" in md  # shown with n, not bold
+    assert "**4.900" not in md and "| good | **1.050 ± 0.635** | **3.700 ± 0.000** |" in md  # complete rows rank
+    assert "lucky ViSQOL: failed on 1 (c1)" in md and "† mean over fewer clips" in md
+    tex = to_latex(music)
+    assert r"4.900 {\scriptsize $(n{=}1/2)$}\textsuperscript{\dag}" in tex and r"\textbf{4.900}" not in tex
+    assert r"lucky ViSQOL: failed on 1 (c1)" in tex
+    row = _rows(to_csv([music]))["lucky/visqol/music"]
+    assert (row["n"], row["n_covered"], row["n_failed"], row["complete"], row["best"]) == ("1", "2", "1", "0", "0")
+    assert _rows(to_csv([music]))["good/visqol/music"]["complete"] == "1"
+
+
+def test_synthesis_failure_counts_in_every_column(tmp_path):
+    s = _fill(tmp_path)
+    s.put_score("broken", "c0", "mrstft", 0.2, {"direction": "lower"})
+    s.put_score("broken", "c0", "visqol", 4.0, {"direction": "higher"})
+    s.put_failure("synthesis", "output has 12 non-finite samples", vocoder="broken", clip_id="c1")
+    s.put_failure("synthesis", "output has 12 non-finite samples", vocoder="never", clip_id="c2")
+    music, speech = build_tables(s)
+    assert all(not c.complete and c.failed == ("c1",) for c in music.cells["broken"].values())
+    assert "**0.200" not in to_markdown(music)
+    # a vocoder that failed on every clip is a row of failures, not an absent row
+    assert "never" in speech.rows and speech.cells["never"]["mrstft"].summary.n == 0
+    assert "| never | – (n=0/1)† | – (n=0/1)† |" in to_markdown(speech)
+
+
+def test_rtf_only_for_vocoders(tmp_path):
+    s = ResultsStore.create(tmp_path / "run")
+    s.set_meta("config", {"vocoders": ["reference", "anchor35", "griffinlim", "fast"], "metrics": ["mrstft"]})
+    for i in range(2):
+        s.put_clip(f"c{i}", dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+        for voc, rtf in [("reference", 3588.0 * (i + 1)), ("anchor35", 900.0), ("griffinlim", 20.0), ("fast", 50.0)]:
+            if (voc, i) == ("fast", 1):
+                continue  # its synthesis failed on c1
+            s.put_render(voc, f"c{i}", sample_rate=44100, n_samples=44100, sha256="", native_sample_rate=44100,
+                         length_diff=0, rtf=rtf, seconds=1 / rtf, device="cpu", precision="fp32", batch_size=1,
+                         config_hash="k")
+            s.put_score(voc, f"c{i}", "mrstft", 1.0 + i, {"direction": "lower"})
+    s.put_failure("synthesis", "boom", vocoder="fast", clip_id="c1")
+    t = build_tables(s, rtf=True)[0]
+    assert "rtf" not in t.cells["reference"] and "rtf" not in t.cells["anchor35"]
+    assert t.cells["griffinlim"]["rtf"].summary.n == 2
+    md = to_markdown(t)
+    assert "RTF for vocoders only" in md
+    assert "| reference | 1.500 ± 6.353 | – |" in md and "3588" not in md and "900" not in md
+    assert "**20.0 ± 0.0**" in md and "| 50.0 (n=1/2)† |" in md  # the fast one failed on c1: marked, not best
+
+
+def test_a_failure_newer_than_the_value_makes_it_stale(tmp_path):
+    s = _fill(tmp_path)
+    # a later run re-rendered "good" on c1 (new parameters) and that failed: the old value is not averaged
+    s.put_failure("synthesis", "RuntimeError: out of memory", vocoder="good", clip_id="c1")
+    # a later variant of ViSQOL failed for "bad" on c0: its older-variant value is not averaged either
+    s.put_failure("metric", "ValueError: degraded signal is silent", vocoder="bad", clip_id="c0", metric="visqol")
+    music = build_tables(s)[0]
+    assert music.cells["good"]["mrstft"].failed == ("c1",) and music.cells["good"]["mrstft"].summary.n == 1
+    assert music.cells["bad"]["visqol"].failed == ("c0",) and music.cells["bad"]["mrstft"].complete
+    # a value stored after the failure (the clip was fixed and recomputed) counts again
+    s.put_score("bad", "c0", "visqol", 1.7, {"direction": "higher"})
+    assert build_tables(s)[0].cells["bad"]["visqol"].complete
+
+
+def test_latex_escapes_names_in_cells_and_notes(tmp_path):
+    s = ResultsStore.create(tmp_path / "run")
+    for cid in ("take_1", "50%_{mix}"):
+        s.put_clip(cid, dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+        s.put_score("my_voc", cid, "mrstft", 1.0, {"direction": "lower"})
+    s.put_score("x$", "take_1", "mrstft", 1.0, {"direction": "lower"})
+    s.put_failure("metric", "boom", vocoder="x$", clip_id="50%_{mix}", metric="mrstft")
+    tex = to_latex(build_tables(s)[0])
+    assert r"my\_voc & " in tex and r"x\$ & " in tex
+    assert r"x\$ MR-STFT: failed on 1 (50\%\_\{mix\})" in tex and r"$\pm$" in tex
