@@ -30,8 +30,9 @@ from bench.metrics.base import Metric, MetricEntry
 #: 0.117 / 0.237 / 0.489 for +0.5 / 1 / 2 dB of gain: more than the difference between two good vocoders.
 DELAY_WARN_S = 0.2e-3
 LEVEL_WARN_DB = 0.5
-#: Largest delay searched, in seconds.
+#: Largest delay searched, and the excerpt (from the start) the delay is estimated on, in seconds (bounds memory).
 MAX_DELAY_S = 0.5
+DELAY_EXCERPT_S = 30.0
 #: A delay is reported only when the correlation peak is this strong (unrelated signals have no delay).
 MIN_CORRELATION = 0.3
 
@@ -153,11 +154,12 @@ def score_with(metric: Metric, entry: MetricEntry, ref: PairFile, deg: PairFile,
 def estimate_delay(ref: PairFile, deg: PairFile) -> tuple[int, int, float]:
     """(delay of DEG after REF in samples, at rate in Hz, normalised correlation peak 0..1), by FFT cross-correlation.
 
-    Computed on copies at the lower of the two rates, over lags up to :data:`MAX_DELAY_S`.
+    Computed on copies of the first :data:`DELAY_EXCERPT_S` seconds at the lower of the two rates, over lags up
+    to :data:`MAX_DELAY_S`.
     """
     sr = min(ref.sample_rate, deg.sample_rate)
-    a = resample(ref.samples, ref.sample_rate, sr).astype(np.float64)
-    b = resample(deg.samples, deg.sample_rate, sr).astype(np.float64)
+    a = resample(ref.samples[: int(DELAY_EXCERPT_S * ref.sample_rate)], ref.sample_rate, sr).astype(np.float64)
+    b = resample(deg.samples[: int(DELAY_EXCERPT_S * deg.sample_rate)], deg.sample_rate, sr).astype(np.float64)
     n = a.size + b.size - 1
     nfft = 1 << (n - 1).bit_length()
     xc = np.fft.irfft(np.fft.rfft(b, nfft) * np.conj(np.fft.rfft(a, nfft)), nfft)  # xc[k] = sum b[t+k] a[t]

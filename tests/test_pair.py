@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import music_like
 
 from bench.cli import main
 from bench.metrics.base import Metric, MetricEntry
 from bench.pair import read_file, score_pair, score_with
+from bench.perf.cdpam_speed import music_like
 
 
 def _write(path: Path, x: np.ndarray, sr: int) -> Path:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import music_like
 
 from bench.cli import main
 from bench.metrics import verify as V
+from bench.perf.cdpam_speed import music_like
 
 
 def _stereo48(path: Path, seconds: float, seed: int, gain: float = 1.0) -> None:
