@@ -93,7 +93,8 @@ def test_delay_and_level_warnings(tmp_path: Path) -> None:
     _write(tmp_path / "late.wav", np.concatenate([np.zeros(d, np.float32), x[:-d]]), sr)
     _write(tmp_path / "quiet.wav", 0.5 * x, sr)
     report = score_pair(tmp_path / "r.wav", tmp_path / "late.wav", ["mrstft"], "music", "cpu")
-    assert len(report.warnings) == 1 and report.warnings[0].startswith("DEG starts 5.00 ms (240 samples at 48000 Hz) after REF")
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith("DEG starts 5.00 ms (240 samples at 48000 Hz) after REF")
     assert report.results[0].value > 0.5  # what the warning is about: the shift alone dominates MR-STFT
     report = score_pair(tmp_path / "late.wav", tmp_path / "r.wav", ["mrstft"], "music", "cpu")
     assert report.warnings[0].startswith("DEG starts 5.00 ms (240 samples at 48000 Hz) before REF")
