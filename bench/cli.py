@@ -169,6 +169,12 @@ def cmd_vocoders(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from bench.metrics.registry import metric_registry
 
+    if args.action == "verify":
+        from bench.environment import resolve_device
+        from bench.metrics.verify import run_verify
+
+        return run_verify(args.visqol_testdata, args.cdpam_example, resolve_device(args.device))
+
     reg = metric_registry()
     for e in reg:
         arrow = "↓" if e.direction == "lower" else "↑"
@@ -220,37 +226,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from bench.align import align_to_reference
-    from bench.audio import load_audio, validate
     from bench.environment import resolve_device
     from bench.metrics.registry import metric_registry
+    from bench.pair import print_report, score_pair
 
-    device = resolve_device(args.device)
-    sr = 44100
-    ref, _ = load_audio(args.ref, sr)
-    validate(ref, sr, what=str(args.ref))
-    deg, deg_sr = load_audio(args.deg)
-    deg = align_to_reference(deg, deg_sr, ref.size, sr)
-    validate(deg.audio, sr, what=str(args.deg))
-    reg = metric_registry()
-    status = 0
-    for name in _csv(args.metrics):
-        entry = reg.get(name)
-        metric = entry.factory(device=device if entry.gpu_capable else "cpu")
-        try:
-            value = metric(ref, deg.audio, sr, args.domain)
-        except BenchError as err:
-            print(f"{name}: error: {err}")
-            status = 1
-            continue
-        v = metric.variant(args.domain)
-        arrow = "↓" if entry.direction == "lower" else "↑"
-        detail = ", ".join(str(x) for x in (f"{v.get('sample_rate')} Hz", v.get("mode")) if x)
-        print(f"{name:8s} {arrow} {value:.4f}   ({detail})")
-    if deg.length_diff:
-        print(f"(degraded length differed by {deg.length_diff} samples at 44.1 kHz; trimmed/padded to the reference)",
-              file=sys.stderr)
-    return status
+    report = score_pair(args.ref, args.deg, _csv(args.metrics), args.domain, resolve_device(args.device))
+    print_report(report, {e.name: e.direction for e in metric_registry()})
+    return 0 if report.ok else 1
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -317,7 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-v", "--verbose", action="store_true")
     v.set_defaults(func=cmd_vocoders)
 
-    m = sub.add_parser("metrics", help="list metrics")
+    m = sub.add_parser("metrics", help="list metrics, or verify them against published reference values")
+    m.add_argument("action", nargs="?", choices=["list", "verify"], default="list",
+                   help="verify: score the public reference pairs through `bench score` and compare with the "
+                        "published values (see README: Checking the metrics)")
+    m.add_argument("--visqol-testdata", metavar="DIR",
+                   help="verify: the testdata/ folder of a google/visqol checkout (github.com/google/visqol)")
+    m.add_argument("--cdpam-example", metavar="DIR",
+                   help="verify: the sample_audio/ folder of github.com/pranaymanocha/PerceptualAudio")
+    m.add_argument("--device", default="auto", help="verify: auto|cpu|cuda[:N]")
     m.set_defaults(func=cmd_metrics)
 
     d = sub.add_parser("datasets", help="list, prepare or describe datasets")
@@ -332,7 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
     d.set_defaults(func=cmd_datasets)
 
-    s = sub.add_parser("score", help="score one pair of audio files with every metric")
+    s = sub.add_parser("score", help="score one pair of audio files as given, each metric at its own rate",
+                       description="Score DEG against REF. Each file is read at its native rate; every metric "
+                                   "resamples its own copy to its rate once; lengths are trimmed only for metrics "
+                                   "that need equal lengths (ViSQOL and CDPAM take them as they are). What was done "
+                                   "(downmix, resampling, trimming) is printed, and a delay or level difference "
+                                   "large enough to dominate a metric is a warning.")
     s.add_argument("ref")
     s.add_argument("deg")
     s.add_argument("--metrics", default="mrstft,mrmel,cdpam,visqol")

@@ -107,7 +107,7 @@ def bench_one(name: str, *, device: str, precision: str, seconds: float, batch: 
         "vocoder": name, "sample_rate": sr, "params_m": None if n_params is None else n_params / 1e6,
         "clips": batch, "audio_s": out_seconds, "plain_s": plain_s, "optimised_single_s": single_s,
         "optimised_s": fast_s, "speedup_single": plain_s / single_s, "speedup": plain_s / fast_s, "rtf_plain": out_seconds / plain_s, "rtf_optimised": out_seconds / fast_s,
-        "max_abs_diff": diff, "precision": precision,
+        "max_abs_diff": diff, "out_scale": plain_out.float().abs().max().item(), "precision": precision,
     }
 
 

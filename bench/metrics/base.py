@@ -18,8 +18,10 @@ class Metric(ABC):
     """Scores a degraded signal against a reference.
 
     The reference-side work (:meth:`prepare`) is split from :meth:`score` so that a run computes it once per
-    clip and reuses it for every vocoder. Inputs are mono float32 [T] arrays at ``sr`` Hz, already aligned
-    to the same length by the harness.
+    clip and reuses it for every vocoder. Inputs are mono float32 [T] arrays, each at its own rate (``prepare``'s
+    ``sr`` for the reference, ``score``'s ``sr`` for the degraded signal: they may differ); the metric resamples
+    its own copy of each to :meth:`sample_rate`, once. Lengths: the harness gives equal durations unless the
+    metric's entry says ``handles_unequal_lengths`` (then `bench score` passes the files as they are).
     """
 
     name: str
@@ -77,3 +79,6 @@ class MetricEntry:
     process_safe: bool = False
     #: full-reference metric (all four of the paper are); a no-reference metric would ignore ``prepare``'s input
     needs_reference: bool = True
+    #: the metric defines its value for signals of different lengths itself (ViSQOL aligns them; CDPAM averages
+    #: each signal's embedding over its own length): `bench score` then neither trims nor pads
+    handles_unequal_lengths: bool = False

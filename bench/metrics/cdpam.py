@@ -269,4 +269,5 @@ ENTRY = MetricEntry(
     requires=("cdpam",),
     extra="cdpam",
     cost="~6 s per 10 s degraded clip on 2 CPU cores plus the reference once (python -m bench.perf.demo_profile)",
+    handles_unequal_lengths=True,
 )

@@ -146,4 +146,5 @@ ENTRY = MetricEntry(
     extra="visqol",
     cost="~1-3 s per 10 s pair on one core (first call compiles numba kernels, ~15 s, cached on disk)",
     process_safe=True,
+    handles_unequal_lengths=True,
 )

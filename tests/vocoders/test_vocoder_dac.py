@@ -13,6 +13,7 @@ from bench.vocoders.dac import DAC, WEIGHTS, WEIGHTS_URL
 from bench.vocoders.nn.dac import DACModel
 from bench.vocoders.registry import vocoder_registry
 from bench.vocoders.weights import missing_message, resolve
+from numerics import assert_close_f32
 
 # Small but with the published hop (512) and rates, so that lengths behave as in the real model.
 KWARGS = {"encoder_dim": 2, "encoder_rates": [2, 4, 8, 8], "latent_dim": 16, "decoder_dim": 32,
@@ -81,7 +82,7 @@ def test_loads_strictly_and_resynthesises(weights_dir):
     assert voc.synthesise(codes).shape == (2, 6 * 512)
     with torch.no_grad():
         expected = model(audio.unsqueeze(1)).squeeze(1)  # the saved model's own forward pass
-    assert (out - expected).abs().max() < 1e-5
+    assert_close_f32(out, expected, ulps=256)
     cfg = voc.config()
     assert cfg["architecture"]["n_codebooks"] == 4 and cfg["weights_source"] == str(folder / "weights.pth")
 
@@ -105,7 +106,7 @@ def test_batched_equals_unbatched(weights_dir):
     audio = torch.randn(3, 2500) * 0.1
     batched = voc.copy_synthesis(audio)
     for i in range(3):
-        assert (batched[i] - voc.copy_synthesis(audio[i : i + 1])[0]).abs().max() < 1e-5
+        assert_close_f32(batched[i], voc.copy_synthesis(audio[i : i + 1])[0], ulps=256)
 
 
 def test_items_of_different_lengths_equal_unbatched(weights_dir):
@@ -115,7 +116,7 @@ def test_items_of_different_lengths_equal_unbatched(weights_dir):
     outs = voc.copy_synthesis_items(clips)
     assert [o.shape[-1] for o in outs] == [c.shape[-1] for c in clips]
     for clip, out in zip(clips, outs):
-        assert (out - voc.copy_synthesis(clip.unsqueeze(0))[0]).abs().max() < 1e-5
+        assert_close_f32(out, voc.copy_synthesis(clip.unsqueeze(0))[0], ulps=256)
 
 
 def test_fewer_quantizers(weights_dir):
@@ -131,7 +132,7 @@ def test_weight_norm_removal_keeps_output(weights_dir):
     removed = DAC(LoadOptions(weights_path=str(weights_dir[0])))
     assert any(k.endswith("weight_g") for k in kept.model.state_dict())
     assert not any(k.endswith("weight_g") for k in removed.model.state_dict())
-    assert (kept.copy_synthesis(audio) - removed.copy_synthesis(audio)).abs().max() < 1e-5
+    assert_close_f32(removed.copy_synthesis(audio), kept.copy_synthesis(audio), ulps=256)
 
 
 def test_bf16_precision_runs(weights_dir):
@@ -153,7 +154,7 @@ def test_parametrization_layout_file_loads(tmp_path):
     audio = torch.randn(1, 1024) * 0.1
     out = DAC(LoadOptions(weights_path=str(tmp_path))).copy_synthesis(audio)
     with torch.no_grad():
-        assert (out - model(audio.unsqueeze(1)).squeeze(1)).abs().max() < 1e-5
+        assert_close_f32(out, model(audio.unsqueeze(1)).squeeze(1), ulps=256)
 
 
 # -- errors --------------------------------------------------------------------------------------------------------

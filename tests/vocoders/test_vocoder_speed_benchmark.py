@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from numerics import F32_EPS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vocoder_speed.py"
 
@@ -35,7 +36,8 @@ def test_bench_one_reports_consistent_numbers(speed):
     assert r["speedup"] == pytest.approx(r["plain_s"] / r["optimised_s"])
     assert r["speedup_single"] == pytest.approx(r["plain_s"] / r["optimised_single_s"])
     assert r["rtf_optimised"] == pytest.approx(r["audio_s"] / r["optimised_s"])
-    assert r["max_abs_diff"] < 1e-4  # the optimised path computes the same audio in float32
+    # the optimised path computes the same audio in float32: rounding relative to the output's scale
+    assert r["max_abs_diff"] <= 256 * F32_EPS * r["out_scale"], (r["max_abs_diff"], r["out_scale"])
 
 
 def test_main_skips_what_cannot_be_built_and_writes_json(speed, tmp_path, capsys):
