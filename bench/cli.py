@@ -133,12 +133,23 @@ def _checked_run_options(args: argparse.Namespace) -> tuple[list[str] | None, li
     for name in vocoders or []:
         reg.get(name)
 
+    weights = _key_values(args.weights, "--weights")
+    ready: list[str] | None = None
+
     def in_run(name: str, option: str) -> None:
+        nonlocal ready
         reg.get(name)  # an unknown name first says so (with close matches)
         if vocoders is not None and name not in vocoders:
             raise BenchError(f"{option} {name}: {name} is not in --vocoders ({', '.join(vocoders)})")
+        if vocoders is None and option == "--set":
+            from bench.runner import ready_vocoders
 
-    weights = _key_values(args.weights, "--weights")
+            if ready is None:
+                ready = ready_vocoders(Path(args.models_dir) if args.models_dir else None, weights)
+            if name not in ready:
+                raise BenchError(f"--set {name}: {name} is not part of this run (its weights are not found; "
+                                 f"without --vocoders the run takes the ready ones: `bench vocoders`)")
+
     for name in weights:
         in_run(name, "--weights")
         if reg.get(name).weights is None:

@@ -246,3 +246,12 @@ def test_vocoders_verbose_lists_parameters(capsys):
     out = capsys.readouterr().out
     assert "--set griffinlim.iterations=32 (an integer >= 0): Griffin-Lim iterations" in out
     assert "--set anchor35.cutoff_hz=3500.0 (a number > 0 and < 22050)" in out
+
+
+def test_set_for_a_vocoder_left_out_of_the_default_selection(tmp_path, audio_folder, capsys, monkeypatch):
+    monkeypatch.delenv("BENCH_WEIGHTS_HIFIGAN", raising=False)  # hifigan has no hub copy: env + models dir
+    argv = ["run", "--dataset", "folder", "--path", str(audio_folder), "--domain", "music", "--metrics", "mrstft",
+            "--models-dir", str(tmp_path / "no_models"), "--set", "hifigan.seed=3", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert "--set hifigan: hifigan is not part of this run (its weights are not found" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
