@@ -539,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    """The message on one line (line breaks become spaces; other characters, e.g. in paths, stay as they are)."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
