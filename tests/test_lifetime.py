@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from bench.lifetime import TERMINATED_EXIT, Terminated, sigterm_raises
+from bench.lifetime import TERMINATED_EXIT, WATCHDOG_SECONDS, Terminated, sigterm_raises
 
 TERMINATED_MESSAGE = "bench: terminated (completed work is stored; rerun the same command to resume)"
 N_CLIPS, VOCODERS = 5, ("reference", "anchor35")
@@ -52,6 +52,45 @@ def test_main_exits_143_with_a_message_on_sigterm(tmp_path):
                          cwd=Path(__file__).resolve().parents[1])
     assert res.returncode == TERMINATED_EXIT == 143
     assert res.stderr.strip() == TERMINATED_MESSAGE
+
+
+@linux_only
+@pytest.mark.parametrize("disable, ends", [("_set_parent_death_signal", True), ("_watch_parent", True),
+                                           ("_set_parent_death_signal,_watch_parent", False)])
+def test_each_measure_alone_ends_an_orphaned_worker(disable, ends):
+    """With one of the two measures disabled, the other still ends the worker when its parent dies (with both
+    disabled the worker outlives its parent: the control that shows this test can see a survivor)."""
+    child = textwrap.dedent(f"""
+        import sys, time
+        import bench.lifetime as lifetime
+        for name in {disable!r}.split(","):
+            setattr(lifetime, name, lambda *a: None)
+        lifetime.worker_init(int(sys.argv[1]))
+        print("ready", flush=True)
+        time.sleep(120)
+    """)
+    parent = textwrap.dedent("""
+        import os, subprocess, sys
+        # stderr not inherited: the test's capture would otherwise wait for the child to exit
+        child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        print(child.pid, flush=True)
+        os._exit(0)  # dies without a word to the child, as under SIGKILL
+    """)
+    res = subprocess.run([sys.executable, "-c", parent, child], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stderr
+    pid = int(res.stdout.strip())
+    try:
+        if ends:
+            _wait(lambda: not _alive(pid), 10, f"the orphaned worker {pid} to exit")
+        else:
+            time.sleep(3 * WATCHDOG_SECONDS)
+            assert _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 # -- the real command --------------------------------------------------------------------------------------------
