@@ -113,6 +113,14 @@ def _names(text: str | None, option: str) -> list[str] | None:
     return names
 
 
+def _require_folder_domain(dataset: str, args: argparse.Namespace) -> None:
+    """A folder's domain is the user's statement about its files: never assumed."""
+    if dataset == "folder" and not args.domain and "domain" not in _key_values(args.dataset_option,
+                                                                              "--dataset-option"):
+        raise BenchError("dataset 'folder' needs --domain music or --domain speech (it selects the metrics' "
+                         "variants and the table the clips go to)")
+
+
 def _checked_run_options(args: argparse.Namespace) -> tuple[list[str] | None, list[str], dict[str, str],
                                                             dict[str, dict[str, Any]]]:
     """Vocoders, metrics, weights and vocoder parameters of `bench run`, checked before any work is done.
@@ -125,10 +133,7 @@ def _checked_run_options(args: argparse.Namespace) -> tuple[list[str] | None, li
 
     vocoders = _names(args.vocoders, "--vocoders")
     metrics = _names(args.metrics, "--metrics")
-    if args.dataset == "folder" and not args.domain and "domain" not in _key_values(args.dataset_option,
-                                                                                   "--dataset-option"):
-        raise BenchError("dataset 'folder' needs --domain music or --domain speech (it selects the metrics' "
-                         "variants and the table the clips go to)")
+    _require_folder_domain(args.dataset, args)
     reg = vocoder_registry()
     for name in vocoders or []:
         reg.get(name)
@@ -334,6 +339,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if hasattr(mod, "info"):
         print(json.dumps(mod.info(**opts), indent=2, default=str))
         return 0
+    _require_folder_domain(args.name, args)
     ds = entry.factory(**{**_dataset_options(args), **opts})
     clips = ds.clips()
     by_domain: dict[str, int] = {}

@@ -255,3 +255,10 @@ def test_set_for_a_vocoder_left_out_of_the_default_selection(tmp_path, audio_fol
     assert main(argv) == 2
     assert "--set hifigan: hifigan is not part of this run (its weights are not found" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_datasets_info_folder_needs_a_domain(audio_folder, capsys):
+    assert main(["datasets", "info", "folder", "--path", str(audio_folder)]) == 2
+    assert "dataset 'folder' needs --domain music or --domain speech" in capsys.readouterr().err
+    assert main(["datasets", "info", "folder", "--path", str(audio_folder), "--domain", "speech"]) == 0
+    assert '"speech": 5' in capsys.readouterr().out
