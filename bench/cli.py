@@ -1,14 +1,41 @@
-"""The `bench` command line."""
+"""The `bench` command line.
+
+Errors: a :class:`BenchError` (bad input, missing files or weights) or an OSError is printed as one line
+(``bench: error: ...``); any other exception as one line naming it, with its traceback only under ``--debug``
+or ``BENCH_DEBUG=1``. Exit status: 0 done, 1 OSError or unexpected error, 2 bad input (argparse usage errors
+too), 130 Ctrl-C, 143 SIGTERM. After Ctrl-C or SIGTERM every value already stored is kept.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import math
+import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.lifetime import TERMINATED_EXIT, Terminated, sigterm_raises
+
+EXAMPLES = """\
+examples:
+  bench datasets prepare demo                    download and cut the demo clips (once)
+  bench run --dataset demo --limit 4 --out results/demo
+  bench run --dataset folder --path my_wavs --domain speech --vocoders reference,anchor35,griffinlim \\
+            --metrics mrstft,mrmel --out results/mine
+  bench run --dataset folder --path my_wavs --domain music --vocoders griffinlim \\
+            --set griffinlim.iterations=64 --out results/gl64
+  bench table results/demo --format tex --rtf    the paper tables again, as LaTeX
+  bench report results/demo                      HTML report with plots and audio
+  bench score ref.wav degraded.wav               one pair, without a run folder
+
+Rerunning the same `bench run` command resumes: only values missing from the run folder are computed.
+`bench vocoders -v` lists each vocoder's parameters (--set VOCODER.PARAM=VALUE); `bench metrics` the metrics.
+"""
 
 
 def _csv(text: str) -> list[str]:
@@ -42,6 +69,107 @@ def _vocoder_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _loudness(text: str) -> float | None:
+    """``--loudness``: a BS.1770 target in LUFS, or none/off (references keep their level)."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a target in LUFS (e.g. -24) or 'none', got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite target in LUFS (e.g. -24) or 'none', got {text!r}")
+    return value
+
+
+def _names(text: str | None, option: str) -> list[str] | None:
+    """Comma-separated names of ``option``; None when the option was not given, an error when it is empty."""
+    if text is None:
+        return None
+    names = _csv(text)
+    if not names:
+        raise BenchError(f"{option} is empty: give at least one name")
+    return names
+
+
+def _require_folder_domain(dataset: str, args: argparse.Namespace) -> None:
+    """A folder's domain is the user's statement about its files: never assumed."""
+    if dataset == "folder" and not args.domain and "domain" not in _key_values(args.dataset_option,
+                                                                              "--dataset-option"):
+        raise BenchError("dataset 'folder' needs --domain music or --domain speech (it selects the metrics' "
+                         "variants and the table the clips go to)")
+
+
+def _checked_run_options(args: argparse.Namespace) -> tuple[list[str] | None, list[str], dict[str, str],
+                                                            dict[str, dict[str, Any]]]:
+    """Vocoders, metrics, weights and vocoder parameters of `bench run`, checked before any work is done.
+
+    Raises BenchError (one line) for an unknown vocoder, parameter or value out of range, weights given for a
+    vocoder that needs none, and settings for a vocoder that is not part of the run.
+    """
+    from bench.params import validate_params
+    from bench.vocoders.registry import vocoder_registry
+
+    vocoders = _names(args.vocoders, "--vocoders")
+    metrics = _names(args.metrics, "--metrics")
+    _require_folder_domain(args.dataset, args)
+    reg = vocoder_registry()
+    for name in vocoders or []:
+        reg.get(name)
+
+    weights = _key_values(args.weights, "--weights")
+    ready: list[str] | None = None
+
+    def in_run(name: str, option: str) -> None:
+        nonlocal ready
+        reg.get(name)  # an unknown name first says so (with close matches)
+        if vocoders is not None and name not in vocoders:
+            raise BenchError(f"{option} {name}: {name} is not in --vocoders ({', '.join(vocoders)})")
+        if vocoders is None and option == "--set":
+            from bench.runner import ready_vocoders
+
+            if ready is None:
+                ready = ready_vocoders(Path(args.models_dir) if args.models_dir else None, weights)
+            if name not in ready:
+                raise BenchError(f"--set {name}: {name} is not part of this run (its weights are not found; "
+                                 f"without --vocoders the run takes the ready ones: `bench vocoders`)")
+
+    for name in weights:
+        in_run(name, "--weights")
+        if reg.get(name).weights is None:
+            raise BenchError(f"--weights {name}: vocoder {name!r} uses no weights")
+    params: dict[str, dict[str, Any]] = {}
+    for name, given in _vocoder_params(args.set).items():
+        in_run(name, "--set")
+        try:
+            params[name] = validate_params(name, reg.get(name).params, given)
+        except BenchError as err:
+            raise BenchError(f"--set {err}") from None
+    return vocoders, metrics, weights, params
+
+
 def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if getattr(args, "path", None):
@@ -63,13 +191,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.results.tables import build_tables, to_markdown, write_tables
     from bench.runner import RunConfig, run
 
-    loud = None if str(args.loudness).lower() in ("none", "off") else float(args.loudness)
+    vocoders, metrics, weights, params = _checked_run_options(args)
     cfg = RunConfig(
         out=Path(args.out), dataset=args.dataset, dataset_options=_dataset_options(args),
-        vocoders=_csv(args.vocoders) if args.vocoders else None, metrics=_csv(args.metrics), limit=args.limit,
+        vocoders=vocoders, metrics=metrics, limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, jobs=args.jobs, loudness_lufs=loud, weights=_key_values(args.weights, "--weights"),
-        models_dir=args.models_dir, vocoder_params=_vocoder_params(args.set), progress=not args.quiet)
+        batch_size=args.batch_size, jobs=args.jobs, loudness_lufs=args.loudness, weights=weights,
+        models_dir=args.models_dir, vocoder_params=params, progress=not args.quiet)
     summary = run(cfg)
     for clip_id, reason in summary.clips_failed:
         print(f"skipped clip {clip_id}: {reason}", file=sys.stderr)
@@ -161,6 +289,9 @@ def cmd_vocoders(args: argparse.Namespace) -> int:
         print(f"{e.name:22s} {e.sample_rate:6d} Hz  {status:15s} {e.description}")
         if args.verbose or e.weights is not None:
             print(f"{'':22s} {detail}")
+        if args.verbose:
+            for spec in e.params:
+                print(f"{'':22s} --set {e.name}.{spec.describe()}")
     for name, why in reg.unavailable.items():
         print(f"{name:22s} {'':9s} unavailable     {why}")
     return 0
@@ -216,6 +347,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if hasattr(mod, "info"):
         print(json.dumps(mod.info(**opts), indent=2, default=str))
         return 0
+    _require_folder_domain(args.name, args)
     ds = entry.factory(**{**_dataset_options(args), **opts})
     clips = ds.clips()
     by_domain: dict[str, int] = {}
@@ -249,34 +381,92 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------------------
+def _registry_names(kind: str) -> str:
+    """Names of a registry, for help text; optional ones that are not installed are marked."""
+    if kind == "vocoder":
+        from bench.vocoders.registry import vocoder_registry as registry
+    elif kind == "metric":
+        from bench.metrics.registry import metric_registry as registry
+    else:
+        from bench_datasets.registry import dataset_registry as registry
+    reg = registry()
+    return ", ".join([*reg.names(), *(f"{n} (not installed)" for n in reg.unavailable)])
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Adds the registered names to the help of options marked with ``names_of`` (a registry kind), and each
+    option's default.
+
+    The registries are imported only here, when this help is printed: they load torch, which parsing and
+    `bench --help` must not pay for.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        kind = getattr(action, "names_of", None)
+        if kind:
+            text += f". Known: {_registry_names(kind)}.".replace("%", "%%")
+        if "%(default)" not in text and action.default not in (None, False, argparse.SUPPRESS) \
+                and action.option_strings:
+            text += ("" if not text or text.endswith(".") else ".") + " Default: %(default)s."
+        return text
+
+
+def _names_of(action: argparse.Action, kind: str) -> None:
+    action.names_of = kind  # type: ignore[attr-defined]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vocoder-bench")
+    except PackageNotFoundError:
+        from bench import __version__
+
+        return f"{__version__} (source tree, not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Evaluate and benchmark neural vocoders.")
+    p = argparse.ArgumentParser(prog="bench", description="Evaluate and benchmark neural vocoders.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s (vocoder-bench) {_version()}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an unexpected error (also: environment BENCH_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="copy-synthesis run: vocoders x dataset -> metrics -> results store")
-    r.add_argument("--vocoders", help="comma-separated (default: every registered vocoder that is ready)")
-    r.add_argument("--metrics", default="mrstft,mrmel,cdpam,visqol")
-    r.add_argument("--dataset", default="demo")
+    r = sub.add_parser("run", help="copy-synthesis run: vocoders x dataset -> metrics -> results store",
+                       formatter_class=_HelpFormatter)
+    _names_of(r.add_argument("--vocoders", help="comma-separated vocoder names (default: every registered vocoder "
+                                                "whose weights are found; see `bench vocoders`)"), "vocoder")
+    _names_of(r.add_argument("--metrics", default="mrstft,mrmel,cdpam,visqol",
+                             help="comma-separated metric names (see `bench metrics`)"), "metric")
+    _names_of(r.add_argument("--dataset", default="demo", help="dataset name (see `bench datasets list`)"), "dataset")
     r.add_argument("--path", help="dataset directory (folder dataset, or a standard set's location)")
     r.add_argument("--domain", choices=["music", "speech"],
-                   help="folder: domain of the files; others: only this domain")
+                   help="folder: domain of the files (required); others: only this domain")
     r.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="extra dataset argument")
     r.add_argument("--seed", type=int, default=None, help="dataset clip selection seed")
-    r.add_argument("--clip-seconds", type=float, default=None, help="clip length where the dataset cuts excerpts")
+    r.add_argument("--clip-seconds", type=_positive_float, default=None,
+                   help="clip length where the dataset cuts excerpts")
     r.add_argument("--out", required=True, help="run directory, e.g. results/NAME")
-    r.add_argument("--limit", type=int, help="clips per domain")
+    r.add_argument("--limit", type=_int_at_least(1), help="clips per domain (default: all)")
     r.add_argument("--device", default="auto", help="auto|cpu|cuda[:N]")
-    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    r.add_argument("--batch-size", type=int, default=None,
+    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="numeric precision of the neural vocoders")
+    r.add_argument("--batch-size", type=_int_at_least(1), default=None,
                    help="clips of similar length synthesised together (default 8 on GPU, 1 on CPU)")
-    r.add_argument("--jobs", type=int, default=None,
+    r.add_argument("--jobs", type=_int_at_least(0), default=None,
                    help="worker processes for single-threaded metrics (ViSQOL) beside the torch metrics "
                         "(default: 1 on machines with >= 2 cores, else 0)")
-    r.add_argument("--loudness", default="-24", help="BS.1770 target in LUFS for references, or 'none'")
-    r.add_argument("--weights", action="append", metavar="NAME=PATH", help="weights directory/file of a vocoder")
+    r.add_argument("--loudness", type=_loudness, default="-24",
+                   help="BS.1770 target in LUFS for references, or 'none'")
+    r.add_argument("--weights", action="append", metavar="NAME=PATH",
+                   help="weights directory/file of a vocoder that uses weights (repeatable)")
     r.add_argument("--models-dir", help="directory with one sub-directory of weights per vocoder (default ./models)")
     r.add_argument("--set", action="append", metavar="VOCODER.PARAM=VALUE",
-                   help="vocoder parameter, e.g. griffinlim.iterations=64")
+                   help="vocoder parameter, e.g. griffinlim.iterations=64 (repeatable; `bench vocoders -v` lists "
+                        "each vocoder's parameters, types and ranges)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 
@@ -327,12 +517,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "resamples its own copy to its rate once; lengths are trimmed only for metrics "
                                    "that need equal lengths (ViSQOL and CDPAM take them as they are). What was done "
                                    "(downmix, resampling, trimming) is printed, and a delay or level difference "
-                                   "large enough to dominate a metric is a warning.")
+                                   "large enough to dominate a metric is a warning.",
+                       formatter_class=_HelpFormatter)
     s.add_argument("ref")
     s.add_argument("deg")
-    s.add_argument("--metrics", default="mrstft,mrmel,cdpam,visqol")
-    s.add_argument("--domain", choices=["music", "speech"], default="music")
-    s.add_argument("--device", default="auto")
+    _names_of(s.add_argument(
+        "--metrics", default="mrstft,mrmel",
+        help="comma-separated metric names; the default is the two fast spectral metrics: add cdpam and visqol "
+             "(--metrics mrstft,mrmel,cdpam,visqol) for the perceptual ones, which load a model and take seconds "
+             "per pair (`bench metrics` shows each one's cost)"), "metric")
+    s.add_argument("--domain", choices=["music", "speech"], default="music", help="selects the metric variants")
+    s.add_argument("--device", default="auto", help="auto|cpu|cuda[:N]")
     s.set_defaults(func=cmd_score)
 
     w = sub.add_parser("weights", help="download published weights (needs network)")
@@ -349,17 +544,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(err: BaseException) -> str:
+    """The message on one line (line breaks become spaces; other characters, e.g. in paths, stay as they are)."""
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the `bench` command ``argv``; returns the exit status (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("BENCH_DEBUG", "").strip() not in ("", "0")
     try:
-        return int(args.func(args) or 0)
+        with sigterm_raises():
+            return int(args.func(args) or 0)
     except BenchError as err:
-        print(f"bench: error: {err}", file=sys.stderr)
+        print(f"bench: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("bench: terminated (completed work is stored; rerun the same command to resume)", file=sys.stderr)
+        return TERMINATED_EXIT
     except KeyboardInterrupt:
         print("bench: interrupted (completed work is stored; rerun the same command to resume)", file=sys.stderr)
         return 130
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        if isinstance(err, OSError):
+            print(f"bench: error: {_one_line(err)}", file=sys.stderr)
+        else:
+            print(f"bench: unexpected error: {type(err).__name__}: {_one_line(err)}"
+                  + ("" if debug else " (rerun with --debug or BENCH_DEBUG=1 for the traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from bench.errors import BenchError
+from bench.lifetime import worker_init
 from bench.metrics.base import Metric
 from bench.references import Reference
 from bench.results.store import ResultsStore
@@ -116,17 +118,36 @@ class Scorer:
 
     def __enter__(self) -> Scorer:
         if self.pooled:
-            # spawn, not fork: a forked copy of a process running torch threads can deadlock
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            # spawn, not fork: a forked copy of a process running torch threads can deadlock. The initializer
+            # ties each worker's life to this process (see bench.lifetime).
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=worker_init, initargs=(os.getpid(),))
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            try:
-                if exc[0] is None:
-                    self.drain(wait=True)
-            finally:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if self._pool is None:
+            return
+        finished = False
+        try:
+            if exc_type is None:
+                self.drain(wait=True)
+                finished = True
+        finally:
+            if not finished:
+                # Interrupted (Ctrl-C, SIGTERM) or failed: the workers' pending values would be discarded, so
+                # stop them now instead of waiting for their current item (minutes on a long clip).
+                self._stop_workers()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop_workers(self) -> None:
+        terminate = getattr(self._pool, "terminate_workers", None)  # Python >= 3.14
+        if terminate is not None:
+            terminate()
+            return
+        processes = getattr(self._pool, "_processes", None) or {}
+        for proc in list(processes.values()):
+            if proc.is_alive():
+                proc.terminate()
 
     def jobs(self, ref: Reference) -> list[Job]:
         """The missing values of ``ref``'s clip, one job per metric."""

@@ -135,7 +135,7 @@ def test_killed_run_resumes_without_recomputing(audio_folder, tmp_path):
 @pytest.fixture
 def songs(tmp_path):
     """Two good 1 s clips (song0, song1)."""
-    from conftest import music_like
+    from testsignals import music_like
 
     d = tmp_path / "songs"
     d.mkdir()
@@ -232,7 +232,7 @@ def test_reference_file_changed_on_disk_is_prepared_again(songs, tmp_path):
 
 
 def test_changed_source_rerenders_and_rescores_its_clip(songs, tmp_path):
-    from conftest import music_like
+    from testsignals import music_like
 
     out = tmp_path / "r"
     run(_small(songs, out))

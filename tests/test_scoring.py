@@ -82,3 +82,25 @@ def test_pooled_metric_gives_the_same_values(tmp_path, audio_folder):
     inproc = values(tmp_path / "a", 0, False)
     pooled = values(tmp_path / "b", 1, True)
     assert len(inproc) == 6 and inproc == pooled
+
+
+def test_interrupted_scorer_stops_its_busy_workers_at_once(tmp_path):
+    """Ctrl-C/SIGTERM inside the metric stage: the pending values would be discarded, so the workers are stopped
+    instead of being waited for (before: shutdown waited for the running item, here 60 s)."""
+    import time
+
+    import pytest
+
+    store = ResultsStore.create(tmp_path / "run")
+    scorer = Scorer(store, ["a"], {}, pooled=["visqol"], workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        with scorer:
+            busy = scorer._pool.submit(time.sleep, 60)
+            end = time.monotonic() + 60
+            while not busy.running() and time.monotonic() < end:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the worker has taken the item
+            started = time.monotonic()
+            raise KeyboardInterrupt
+    assert time.monotonic() - started < 15
+    store.close()

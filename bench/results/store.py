@@ -81,9 +81,13 @@ class ResultsStore:
         self.writer_provenance = dict(provenance or {})
         self._conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:  # e.g. "file is not a database"
+            self._conn.close()
+            raise BenchError(f"{self.db_path}: cannot be used as a results store ({err})") from None
         self._migrate()
 
     def _migrate(self) -> None:

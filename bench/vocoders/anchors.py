@@ -8,6 +8,7 @@ import numpy as np
 import scipy.signal
 import torch
 
+from bench.params import ParamSpec
 from bench.vocoders.base import Vocoder
 from bench.vocoders.registry import VocoderEntry
 
@@ -51,7 +52,7 @@ ENTRY = [
         sample_rate=44100,
         description=f"BS.1534-3 {'low' if fc < 5000 else 'mid'}-range anchor: reference low-passed at "
                     f"{fc / 1000:g} kHz",
-        default_params={"cutoff_hz": fc},
+        params=(ParamSpec("cutoff_hz", float, fc, "low-pass cut-off frequency in Hz", above=0, below=44100 / 2),),
         family="anchor",
     )
     for fc in (3500.0, 7000.0)

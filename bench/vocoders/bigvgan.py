@@ -17,7 +17,7 @@ from typing import Any
 from bench.mel import MelConfig
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.nn.bigvgan import BigVGANConfig, BigVGANGenerator
-from bench.vocoders.nn.neural import MelGeneratorVocoder, meldataset_mel
+from bench.vocoders.nn.neural import NEURAL_PARAM_SPECS, MelGeneratorVocoder, meldataset_mel
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
 
@@ -84,6 +84,6 @@ def spec(variant: str) -> WeightSpec:
 ENTRY = [
     VocoderEntry(name=name, factory=functools.partial(BigVGAN, variant=name),
                  sample_rate=int(cfg["sampling_rate"]), description=desc, weights=spec(name), gpu_capable=True,
-                 family="neural")
+                 family="neural", params=NEURAL_PARAM_SPECS)
     for name, (_, cfg, desc) in VARIANTS.items()
 ]

@@ -24,10 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.params import ParamSpec
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.nn.checkpoint import CheckpointError, load_state_dict_strict, read_torch_file, state_dict_from
 from bench.vocoders.nn.dac import DAC_44K_KWARGS, DACModel, canonical_weight_norm_keys
-from bench.vocoders.nn.neural import NeuralVocoder
+from bench.vocoders.nn.neural import NEURAL_PARAM_SPECS, NeuralVocoder
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
 
@@ -145,6 +146,8 @@ ENTRY = VocoderEntry(
     description="Descript Audio Codec 44.1 kHz (8 kbps, 9 codebooks): encode -> RVQ -> decode resynthesis",
     weights=WEIGHTS,
     gpu_capable=True,
-    default_params={"n_quantizers": None},
+    params=(*NEURAL_PARAM_SPECS,
+            ParamSpec("n_quantizers", int, None, "codebooks used (None = all; at most the checkpoint's count, 9 "
+                      "for the 44.1 kHz model)", minimum=1, optional=True)),
     family="neural",
 )

@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.mel import MelConfig, mel_spectrogram
+from bench.params import ParamSpec
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.nn.checkpoint import load_state_dict_strict, read_json, read_torch_file, state_dict_from
 from bench.vocoders.nn.dac import canonical_weight_norm_keys
 from bench.vocoders.nn.discoder import DisCoderModel
-from bench.vocoders.nn.neural import NeuralVocoder
+from bench.vocoders.nn.neural import NEURAL_PARAM_SPECS, NeuralVocoder
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
 
@@ -190,6 +191,9 @@ ENTRY = VocoderEntry(
     description="DisCoder (2025): 128-band log-mel -> DAC latent -> fine-tuned DAC 44.1 kHz decoder",
     weights=WEIGHTS,
     gpu_capable=True,
-    default_params={"padding": "reference", "skip": None},
+    params=(*NEURAL_PARAM_SPECS,
+            ParamSpec("padding", str, "reference", "input padding (see bench/vocoders/discoder.py)", choices=PADDINGS),
+            ParamSpec("skip", bool, None, "encoder skip connection (None = as the reference code decides)",
+                      optional=True)),
     family="neural",
 )

@@ -11,6 +11,7 @@ import torch
 
 from bench.mel import MelConfig, mel_filterbank, mel_spectrogram
 from bench.mel.frontend import BIGVGAN_V2_44K_128
+from bench.params import ParamSpec
 from bench.vocoders.base import LoadOptions, Vocoder
 from bench.vocoders.registry import VocoderEntry
 
@@ -64,6 +65,10 @@ ENTRY = VocoderEntry(
     factory=GriffinLim,
     sample_rate=44100,
     description="Griffin-Lim (fast, momentum 0.99) from the 44.1 kHz 128-band log-mel of DisCoder/BigVGAN-v2",
-    default_params={"iterations": 32, "momentum": 0.99, "seed": 0},
+    params=(
+        ParamSpec("iterations", int, 32, "Griffin-Lim iterations", minimum=0),
+        ParamSpec("momentum", float, 0.99, "fast Griffin-Lim momentum (0 = plain Griffin-Lim)", minimum=0, below=1),
+        ParamSpec("seed", int, 0, "seed of the initial random phase", minimum=0),
+    ),
     gpu_capable=True,
 )

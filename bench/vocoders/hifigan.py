@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.mel import MelConfig
 from bench.vocoders.nn.hifigan import HiFiGANConfig, HiFiGANGenerator
-from bench.vocoders.nn.neural import MelGeneratorVocoder, meldataset_mel
+from bench.vocoders.nn.neural import NEURAL_PARAM_SPECS, MelGeneratorVocoder, meldataset_mel
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
 
@@ -58,4 +58,4 @@ class HiFiGAN(MelGeneratorVocoder):
 ENTRY = VocoderEntry(
     name=NAME, factory=HiFiGAN, sample_rate=22050,
     description="HiFi-GAN V1 universal (jik876), 22.05 kHz, 80-band log-mel up to 8 kHz (13.9 M params)",
-    weights=WEIGHTS, gpu_capable=True, family="neural")
+    weights=WEIGHTS, gpu_capable=True, family="neural", params=NEURAL_PARAM_SPECS)

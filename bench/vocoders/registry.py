@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from bench.params import ParamSpec, defaults
 from bench.registry import Registry, collect
 from bench.vocoders.base import LoadOptions, Vocoder
 from bench.vocoders.weights import WeightSpec
@@ -14,7 +15,11 @@ from bench.vocoders.weights import WeightSpec
 
 @dataclass(frozen=True)
 class VocoderEntry:
-    """Registry metadata of a vocoder; ``factory`` builds it (weights resolved by the caller)."""
+    """Registry metadata of a vocoder; ``factory`` builds it (weights resolved by the caller).
+
+    ``params`` declares every key the vocoder reads from ``LoadOptions.params`` (type, range, default): user
+    values are checked against it before a run starts (:func:`bench.params.validate_params`).
+    """
 
     name: str
     factory: Callable[[LoadOptions], Vocoder]
@@ -23,7 +28,7 @@ class VocoderEntry:
     weights: WeightSpec | None = None
     gpu_capable: bool = False
     extra: str | None = None  # pip extra that provides an optional dependency
-    default_params: dict[str, Any] = field(default_factory=dict)
+    params: tuple[ParamSpec, ...] = ()
     family: str = "baseline"  # "reference", "anchor", "baseline", "neural"
 
     @property
@@ -31,6 +36,11 @@ class VocoderEntry:
         """Whether ``--precision`` changes this vocoder's output: only the neural ones run their model in it
         (``NeuralVocoder``); the others ignore it, so it is neither recorded for them nor part of their key."""
         return self.family == "neural"
+
+    @property
+    def default_params(self) -> dict[str, Any]:
+        """``{name: default}`` of every declared parameter."""
+        return defaults(self.params)
 
 
 #: Modules that define ``ENTRY``; one file per vocoder.

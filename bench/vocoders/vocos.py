@@ -19,7 +19,7 @@ from torch import nn
 from bench.mel import MelConfig, mel_filterbank, mel_spectrogram
 from bench.vocoders.nn.checkpoint import (CheckpointError, load_state_dict_strict, read_torch_file, read_yaml,
                                           state_dict_from)
-from bench.vocoders.nn.neural import NeuralVocoder
+from bench.vocoders.nn.neural import NEURAL_PARAM_SPECS, NeuralVocoder
 from bench.vocoders.nn.vocos import VocosConfig, VocosModel
 from bench.vocoders.registry import VocoderEntry
 from bench.vocoders.weights import WeightSpec
@@ -151,4 +151,4 @@ ENTRY = VocoderEntry(
     name=NAME, factory=Vocos, sample_rate=24000,
     description="Vocos mel 24 kHz (charactr/vocos-mel-24khz, LibriTTS), 100-band HTK log-mel, ISTFT head "
                 "(13.5 M params)",
-    weights=WEIGHTS, gpu_capable=True, family="neural")
+    weights=WEIGHTS, gpu_capable=True, family="neural", params=NEURAL_PARAM_SPECS)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from bench.errors import MissingWeightsError
+from bench.params import ParamSpec
 from bench.vocoders.base import DTYPES, LoadOptions, Vocoder
 from bench.mel import MelConfig, mel_spectrogram
 from bench.vocoders.nn.checkpoint import (CheckpointError, load_state_dict_strict, read_json, read_torch_file,
@@ -31,8 +32,16 @@ from bench.vocoders.nn.checkpoint import (CheckpointError, load_state_dict_stric
 from bench.vocoders.nn.weightnorm import detect_style, remove_weight_norm
 from bench.vocoders.weights import WeightSpec
 
-#: Keys of ``LoadOptions.params`` handled here (subclasses may add their own).
-NEURAL_PARAMS = ("config", "random_init", "seed", "remove_weight_norm")
+#: Parameters handled here (subclasses may add their own); see the module docstring.
+NEURAL_PARAM_SPECS = (
+    ParamSpec("config", dict, None, "architecture keys overriding the checkpoint's config", optional=True),
+    ParamSpec("random_init", bool, False, "seeded random weights instead of a checkpoint (untrained: tests and "
+              "speed only)"),
+    ParamSpec("seed", int, 0, "seed of the random initialisation", minimum=0),
+    ParamSpec("remove_weight_norm", bool, True, "fold weight norm into plain weights after loading (same output)"),
+)
+#: Keys of ``LoadOptions.params`` handled here.
+NEURAL_PARAMS = tuple(s.name for s in NEURAL_PARAM_SPECS)
 
 
 class NeuralVocoder(Vocoder):
