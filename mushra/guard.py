@@ -80,8 +80,11 @@ class OriginPolicy:
             return OriginDecision(False, None, f"{source} {raw.strip()[:100]!r} is not an http(s) origin")
         if origin == own or origin in self.allowed:
             return OriginDecision(True, origin)
+        hint = ""
+        if own and origin.split("://", 1)[1] == own.split("://", 1)[1]:
+            hint = " (same host, other scheme: behind a TLS proxy, serve with --trusted-proxies 1)"
         return OriginDecision(False, origin, f"cross-site submission: {source} {origin} is not this test's "
-                                             f"origin ({own}) nor an allowed one")
+                                             f"origin ({own}) nor an allowed one{hint}")
 
 
 class RateLimiter:

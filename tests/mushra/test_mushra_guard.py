@@ -25,6 +25,8 @@ def test_origin_policy_decisions() -> None:
     assert not d.allowed and d.origin == "https://evil.example" and "cross-site" in d.reason
     assert not pol.check(own, "http://127.0.0.1:5001", None).allowed  # another port is another origin
     assert not pol.check(own, "null", None).allowed
+    tls = pol.check("http://test.example.org", "https://test.example.org", None)
+    assert not tls.allowed and "--trusted-proxies" in tls.reason
     assert pol.check(own, None, None).allowed
     assert not OriginPolicy(require=True).check(own, None, None).allowed
     with pytest.raises(ValueError):
