@@ -111,7 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      rate_limit=rate, trusted_proxies=args.trusted_proxies)
     opts = ServeOptions(host=args.host, port=args.port, threads=args.workers, connection_limit=args.connection_limit,
                         channel_timeout=args.idle_timeout,
-                        max_per_address=0 if args.trusted_proxies else args.max_conn_per_address)
+                        max_per_address=0 if args.trusted_proxies else args.max_conn_per_address,
+                        forwarded_headers=args.trusted_proxies > 0)
+    if args.trusted_proxies and args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"warning: --trusted-proxies with --host {args.host}: clients reaching this address directly can "
+              "forge X-Forwarded-* headers; listen on 127.0.0.1 behind the proxy", file=sys.stderr, flush=True)
     server = create_server(app, opts)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -54,6 +54,8 @@ class ServeOptions:
     max_per_address: int = 256
     backlog: int = 2048
     max_request_body_size: int = 2 << 20
+    #: Pass X-Forwarded-* headers through to the app (which applies ProxyFix); waitress 3 removes them otherwise.
+    forwarded_headers: bool = False
 
 
 class _Channel(HTTPChannel):
@@ -214,7 +216,8 @@ def create_server(app: Any, opts: ServeOptions) -> TcpWSGIServer | MultiSocketSe
     adj = Adjustments(host=opts.host, port=opts.port, threads=opts.threads, connection_limit=limit,
                       channel_timeout=opts.channel_timeout, cleanup_interval=min(30, max(1, opts.channel_timeout // 2)),
                       backlog=opts.backlog, asyncore_use_poll=True, ident="mushra",
-                      max_request_body_size=opts.max_request_body_size)
+                      max_request_body_size=opts.max_request_body_size,
+                      clear_untrusted_proxy_headers=not opts.forwarded_headers)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     sock_map: dict[int, Any] = {}

@@ -23,11 +23,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def server(tmp_path: Path):
+def server(tmp_path: Path, request: pytest.FixtureRequest):
     cfg = make_test_dir(tmp_path / "t", n_items=1, seconds=0.1)
     port = _free_port()
+    extra = getattr(request, "param", ["--max-conn-per-address", "20"])
     proc = subprocess.Popen([sys.executable, "-m", "mushra.cli", "serve", str(tmp_path / "t"), "--host", HOST,
-                             "--port", str(port), "--admin-token", "t", "--max-conn-per-address", "20"],
+                             "--port", str(port), "--admin-token", "t", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -94,3 +95,22 @@ def test_held_and_slow_connections_do_not_lock_out_a_listener(server) -> None:
     finally:
         for s in held:
             s.close()
+
+
+@pytest.mark.parametrize("server", [["--trusted-proxies", "1"]], indirect=True)
+def test_forwarded_headers_reach_the_app_behind_a_trusted_proxy(server) -> None:
+    """waitress 3 strips X-Forwarded-* by default: the public https origin must still be seen (as nginx sends it)."""
+    cfg, port = server
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://listen.example.org",
+               "Host": "listen.example.org", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "listen.example.org",
+               "X-Forwarded-For": "203.0.113.5", "X-Forwarded-Port": "443"}
+    conn.request("POST", "/service/write.php", body=webmushra_body(make_session(cfg, "p1")), headers=headers)
+    resp = conn.getresponse()
+    assert (resp.status, resp.read()) == (200, b"")
+    conn.request("POST", "/service/write.php", body=webmushra_body(make_session(cfg, "p2")),
+                 headers={**headers, "Origin": "https://evil.example"})
+    resp = conn.getresponse()
+    assert resp.status == 403 and resp.read()
+    conn.request("GET", "/admin/rejects", headers={"Authorization": "Bearer t"})
+    assert "203.0.113.5" in conn.getresponse().read().decode()  # the listener's address, not the proxy's
