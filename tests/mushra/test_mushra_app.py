@@ -332,6 +332,11 @@ def test_rate_limit_per_address_with_retry_after(tmp_path: Path) -> None:
     assert r.status_code == 429
     assert 1 <= int(r.headers["Retry-After"]) <= 30  # one token per 30 s
     assert _post(client, make_session(cfg, "4"), addr="198.51.100.8").status_code == 200  # another address
+    # Forged cross-site posts from a visitor's browser are refused before they count against the visitor.
+    for i in range(3):
+        assert _post(client, make_session(cfg, f"f{i}"), {"Origin": "https://evil.example"},
+                     addr="198.51.100.9").status_code == 403
+    assert _post(client, make_session(cfg, "own"), {"Origin": OWN}, addr="198.51.100.9").status_code == 200
     # X-Forwarded-For is ignored unless a proxy is trusted: a client cannot pose as many addresses.
     r = _post(client, make_session(cfg, "5"), {"X-Forwarded-For": "203.0.113.9"}, addr="198.51.100.7")
     assert r.status_code == 429
