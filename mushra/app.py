@@ -169,8 +169,9 @@ def create_app(
     )
     if trusted_proxies > 0:
         # Only when configured: otherwise any client could claim another address or origin in these headers.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,  # type: ignore[method-assign]
-                                x_host=trusted_proxies, x_port=trusted_proxies, x_prefix=trusted_proxies)
+        n = trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n,  # type: ignore[method-assign]
+                                x_prefix=n)
     app.url_map.merge_slashes = False  # "/audio//etc/x" must be refused, not redirected
     app.jinja_env.globals["dict"] = dict
     app.jinja_env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
@@ -322,7 +323,8 @@ def create_app(
         tok = request.args.get("token")
         kw = {"token": tok} if tok else {}
         return {name: url_for(name, **kw) for name in
-                ("admin_submissions", "admin_rejects", "admin_screening", "admin_stats", "admin_boxplot", "admin_csv", "admin_json")}
+                ("admin_submissions", "admin_rejects", "admin_screening", "admin_stats", "admin_boxplot", "admin_csv",
+                 "admin_json")}
 
     @app.get("/admin")
     def admin_submissions() -> str:
