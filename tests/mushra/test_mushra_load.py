@@ -1,4 +1,4 @@
-"""benchmarks/mushra_load.py in small configurations (the 500-tab run is marked slow)."""
+"""benchmarks/mushra_load.py in small configurations (the issue's 200-tab case is marked slow)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def test_kill_mid_load_keeps_acknowledged_sessions() -> None:
 
 
 @pytest.mark.slow
-def test_500_browser_tabs() -> None:
-    r = _run("--tabs", "500", "--conns-per-tab", "4", "--ramp", "30", "--think", "3", "--linger", "40", timeout=600)
-    assert r["passed"] and r["peak_open_connections"] == 2000 and r["sessions_stored"] == 500
+def test_200_tabs_as_in_the_issue() -> None:
+    # The issue's case: 200 tabs keeping a connection alive and staying open 20 s after submitting (p99 was 23 s).
+    # The 500-tab figure in the README is measured by hand (see there); it is too heavy for CI.
+    r = _run("--tabs", "200", "--conns-per-tab", "1", "--ramp", "10", "--think", "2", "--linger", "20",
+             "--items", "5", timeout=400)
+    assert r["passed"] and r["sessions_stored"] == 200 and r["page_p99_ms"] < 2000
