@@ -15,6 +15,9 @@ Starts ``mushra serve`` on 127.0.0.1 on a free port in a subprocess with a synth
   Then the *slow-connection probe*: ``--slow-conns`` connections from one address (127.0.0.66), half idle, half
   trickling an unfinished request header one byte every ``--slow-interval`` s (slowloris); while they are held, a
   new listener (127.0.0.77) must load the page within ``--max-p99`` s and submit with HTTP 200.
+* mode ``idle``: ``--idle-conns`` idle connections are opened (from 127.2.x.y, 4 per address) and held while 8
+  kept-alive clients GET /api/config for 5 s: requests per second with that many idle connections open (an
+  event loop that visits every connection on every iteration slows down with their number).
 * mode ``kill``: listeners post sessions in a loop; the server is killed with SIGKILL mid-load, restarted on
   the same database, and every session that was answered with HTTP 200 must be there, complete.
 
@@ -23,6 +26,7 @@ that includes page-time p99 < ``--max-p99`` s and no failed request).
 
     python benchmarks/mushra_load.py --tabs 500 --conns-per-tab 4 --ramp 10 --linger 20
     python benchmarks/mushra_load.py --tabs 30 --ramp 2 --linger 3 --slow-conns 300
+    python benchmarks/mushra_load.py --mode idle --idle-conns 2000
     python benchmarks/mushra_load.py --mode kill --listeners 20 --kill-after 2
 """
 
@@ -438,6 +442,42 @@ def run_tabs(test_dir: Path, cfg, port: int, args: argparse.Namespace) -> dict:
     return report
 
 
+async def run_idle_async(port: int, args: argparse.Namespace) -> dict:
+    stats = Stats()
+    idle = [Conn(port, f"127.2.{i // 4 // 250}.{i // 4 % 250 + 1}", stats) for i in range(args.idle_conns)]
+    failed = 0
+    for c in idle:
+        try:
+            await asyncio.wait_for(c._open(), 5.0)
+        except (OSError, asyncio.TimeoutError):
+            failed += 1  # e.g. a server that stopped accepting at its connection limit
+    await asyncio.sleep(1.0)
+    seconds = 5.0
+    clients = [Conn(port, f"127.0.1.{k + 1}", stats) for k in range(8)]
+
+    async def hammer(c: Conn) -> int:
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            status, _, _ = await asyncio.wait_for(c.request("GET", "/api/config"), args.timeout)
+            if status != 200:
+                stats.http_errors.append(f"HTTP {status}")
+            n += 1
+        return n
+
+    try:
+        counts = await asyncio.gather(*(hammer(c) for c in clients)) if not failed else [0]
+    except (ConnectionError, OSError, asyncio.TimeoutError) as err:
+        stats.client_errors.append(f"{type(err).__name__}: {err}")
+        counts = [0]
+    finally:
+        for c in idle + clients:
+            c.close()
+    return {"mode": "idle", "idle_connections": args.idle_conns, "clients": len(clients),
+            "idle_connect_failed": failed, "requests_per_s": round(sum(counts) / seconds),
+            "http_errors": len(stats.http_errors), "client_errors": len(stats.client_errors),
+            "passed": not failed and not stats.http_errors and not stats.client_errors and sum(counts) > 0}
+
+
 def post(port: int, body: bytes, timeout: float) -> tuple[int, bytes, float]:
     t0 = time.perf_counter()
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -514,7 +554,7 @@ def run_kill(test_dir: Path, cfg, port: int, proc: subprocess.Popen, args: argpa
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("tabs", "kill"), default="tabs")
+    ap.add_argument("--mode", choices=("tabs", "idle", "kill"), default="tabs")
     ap.add_argument("--tabs", type=int, default=50, help="browser tabs (tabs mode)")
     ap.add_argument("--conns-per-tab", type=int, default=4, help="kept-alive connections per tab (default 4)")
     ap.add_argument("--ramp", type=float, default=10.0, help="seconds over which the tabs open (default 10)")
@@ -526,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-conns", type=int, default=300, help="slow/idle connections of the probe (0: no probe)")
     ap.add_argument("--slow-interval", type=float, default=2.0, help="seconds between trickled header bytes")
     ap.add_argument("--slow-hold", type=float, default=2.0, help="seconds the slow connections are held first")
+    ap.add_argument("--idle-conns", type=int, default=2000, help="idle connections held (idle mode)")
     ap.add_argument("--listeners", type=int, default=20, help="posting threads (kill mode)")
     ap.add_argument("--items", type=int, default=10, help="mushra pages per session")
     ap.add_argument("--workers", type=int, default=8, help="server worker threads")
@@ -562,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
             report["client_cpu_s"] = round(self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime, 1)
             report["loadavg_1min_before_after"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
             report["cpus"] = os.cpu_count()
+        elif args.mode == "idle":
+            report = asyncio.run(run_idle_async(port, args))
+            report["loadavg_1min_before_after"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
         else:
             report = run_kill(test_dir, cfg, port, proc, args, log, extra)
     finally:

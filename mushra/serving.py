@@ -56,6 +56,8 @@ class ServeOptions:
     max_request_body_size: int = 2 << 20
     #: Pass X-Forwarded-* headers through to the app (which applies ProxyFix); waitress 3 removes them otherwise.
     forwarded_headers: bool = False
+    #: The epoll loop (Linux); False runs waitress's own poll loop (for comparison, or if the epoll loop misbehaves).
+    epoll: bool = True
 
 
 class _Channel(HTTPChannel):
@@ -223,9 +225,12 @@ def create_server(app: Any, opts: ServeOptions) -> TcpWSGIServer | MultiSocketSe
     sock_map: dict[int, Any] = {}
     servers = [_Server(app, sock_map, dispatcher=dispatcher, adj=adj, sockinfo=info,
                        max_per_address=opts.max_per_address) for info in adj.listen]
+    if not opts.epoll:
+        for s in servers:
+            s.asyncore = wasyncore  # type: ignore[assignment]
     if len(servers) == 1:
         return servers[0]
     multi = MultiSocketServer(sock_map, adj, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
                               servers[-1].log_info)
-    multi.asyncore = EpollLoop
+    multi.asyncore = EpollLoop if opts.epoll else wasyncore
     return multi

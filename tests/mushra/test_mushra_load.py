@@ -33,6 +33,12 @@ def test_30_browser_tabs_holding_connections_and_a_slowloris_probe() -> None:
     assert r["slow_conns_closed_by_server"] == 300 - 256  # the per-address cap
 
 
+def test_requests_flow_with_300_idle_connections_open() -> None:
+    # Before: waitress stopped accepting at 100 connections, so the idle ones could not even be opened.
+    r = _run("--mode", "idle", "--idle-conns", "300", "--items", "1")
+    assert r["passed"] and r["idle_connect_failed"] == 0 and r["requests_per_s"] > 0
+
+
 def test_kill_mid_load_keeps_acknowledged_sessions() -> None:
     r = _run("--mode", "kill", "--listeners", "6", "--items", "3", "--kill-after", "0.7")
     assert r["passed"] and r["acknowledged_before_kill"] > 0
