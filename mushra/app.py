@@ -6,7 +6,11 @@ Routes:
     GET  /api/config              the test config as JSON, audio paths rewritten to /audio/<path>
     GET  /audio/<path>            audio files of the test folder only (range requests supported)
     POST /service/write.php       results (webMUSHRA's default remoteService); also POST /api/results
-    GET  /admin...                submissions, screening, statistics, box plot, CSV/JSON (token required)
+    GET  /admin...                submissions, rejects, screening, statistics, box plot, CSV/JSON (token required)
+
+Results are accepted only from the test's own origin or an allowed one (:class:`mushra.guard.OriginPolicy`),
+at most ``rate_limit`` per client address (:class:`mushra.guard.RateLimiter`); every rejected submission is
+logged with its reason (:class:`mushra.rejects.RejectLog`) and listed on /admin/rejects.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, abort, render_template, request, send_file, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mushra.analysis import TestResults, box_plot_png, default_db_path, mushra_csv, training_page_ids
 from mushra.config import ConfigError, find_config, load_config, read_raw, rewrite_audio_paths
+from mushra.guard import OriginPolicy, RateLimiter, normalise_origin
+from mushra.rejects import RejectLog, rejects_path
 from mushra.storage import Storage
 from mushra.validate import MAX_BODY_BYTES, SubmissionError, parse_body, validate_session
 
@@ -37,6 +44,8 @@ AUDIO_TYPES = {
     ".opus": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".webm": "audio/webm",
 }
 _STATIC_DIR = Path(__file__).parent / "static"
+#: Default per-address limit of result submissions: (burst, seconds); one listener sends one session.
+DEFAULT_RATE_LIMIT = (30, 60.0)
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -102,6 +111,10 @@ def create_app(
     webmushra_dir: str | Path | None = None,
     db_path: str | Path | None = None,
     config_name: str | None = None,
+    allow_origins: list[str] | tuple[str, ...] = (),
+    require_origin: bool = False,
+    rate_limit: tuple[int, float] | None = DEFAULT_RATE_LIMIT,
+    trusted_proxies: int = 0,
 ) -> Flask:
     """A Flask app serving one listening test.
 
@@ -112,8 +125,15 @@ def create_app(
         webmushra_dir: an unmodified webMUSHRA folder to serve instead of our page (same results endpoint).
         db_path: SQLite file for submissions (default ``<test>/results/<testId>.sqlite``).
         config_name: which configs/<name>.yaml when the folder has several.
+        allow_origins: origins (``scheme://host[:port]``) besides the test's own from which results are accepted
+            (e.g. where a webMUSHRA page is hosted elsewhere); they also get CORS headers on the results endpoint.
+        require_origin: refuse submissions that name neither Origin nor Referer (default: accept them, see
+            :class:`mushra.guard.OriginPolicy`).
+        rate_limit: (burst, seconds) submissions per client address, or None for no limit.
+        trusted_proxies: number of reverse proxies in front whose X-Forwarded-For/-Proto/-Host/-Prefix headers are
+            trusted (werkzeug's ProxyFix); 0 (default) ignores those headers, so clients cannot forge them.
     Raises:
-        ConfigError: no/invalid config, audio missing or outside the folder.
+        ConfigError: no/invalid config, audio missing or outside the folder; a malformed allowed origin.
     """
     test_dir = Path(test_dir).resolve()
     cfg_path = find_config(test_dir, config_name)
@@ -125,6 +145,12 @@ def create_app(
         raise ConfigError(f"{wm_dir}: not a webMUSHRA folder (no index.html)")
     storage = Storage(Path(db_path) if db_path else default_db_path(test_dir, cfg))
     training = training_page_ids(test_dir)
+    rejects = RejectLog(rejects_path(storage.db_path))
+    try:
+        origins = OriginPolicy(allow_origins, require=require_origin)
+    except ValueError as err:
+        raise ConfigError(f"--allow-origin: {err}") from None
+    limiter = RateLimiter(*rate_limit) if rate_limit else None
     api_config = rewrite_audio_paths(raw_cfg, _audio_url)
     api_config["remoteService"] = cfg.remoteService
     api_config["configFile"] = cfg_path.name
@@ -136,8 +162,17 @@ def create_app(
         TEST_DIR=test_dir,
         CONFIG_PATH=cfg_path,
         DB_PATH=storage.db_path,
+        REJECTS_PATH=rejects.path,
         WEBMUSHRA_DIR=wm_dir,
+        ALLOWED_ORIGINS=sorted(origins.allowed),
+        RATE_LIMIT=rate_limit,
+        TRUSTED_PROXIES=trusted_proxies,
     )
+    if trusted_proxies > 0:
+        # Only when configured: otherwise any client could claim another address or origin in these headers.
+        n = trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n,  # type: ignore[method-assign]
+                                x_prefix=n)
     app.url_map.merge_slashes = False  # "/audio//etc/x" must be refused, not redirected
     app.jinja_env.globals["dict"] = dict
     app.jinja_env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
@@ -198,14 +233,34 @@ def create_app(
         resp.headers["Accept-Ranges"] = "bytes"
         return resp
 
+    def reject(status: int, reason: str, origin: str | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+        log.warning("rejected submission from %s (%d): %s", request.remote_addr, status, reason)
+        rejects.add(request.remote_addr, status, reason, origin=origin, path=request.path)
+        resp = _text(reason, status)
+        resp.headers.update(headers or {})
+        return resp
+
     def submit() -> Response:
+        # Cheap checks first, before the body is read: a flood is turned away for the price of a log row.
+        # The origin goes first so that a foreign page cannot use up its visitors' rate limit with forged posts.
+        decision = origins.check(f"{request.scheme}://{request.host}", request.headers.get("Origin"),
+                                 request.headers.get("Referer"))
+        if not decision.allowed:
+            return reject(403, decision.reason, decision.origin)
+        if limiter is not None:
+            wait = limiter.hit(request.remote_addr or "?")
+            if wait > 0:
+                retry = max(1, math.ceil(wait))
+                return reject(429, f"too many submissions from this address (limit {limiter.burst} per "
+                                   f"{limiter.per_s:g} s); retry in {retry} s", headers={"Retry-After": str(retry)},
+                              origin=decision.origin)
         try:
             body = request.get_data(cache=False, as_text=False, parse_form_data=False)
             session = validate_session(parse_body(body, request.content_type), cfg, training=training)
             stored = storage.add(session)  # listeners' IP addresses are deliberately not stored
         except SubmissionError as err:  # also SessionConflict (409) from storage.add
-            log.warning("rejected submission from %s: %s", request.remote_addr, err)
-            return _text(str(err), err.status)
+            return reject(err.status, str(err), decision.origin)
         log.info("session %s %s (%d ratings)", session.uuid, "stored" if stored else "already stored",
                  len(session.ratings))
         return Response(b"", status=200, mimetype="text/plain")
@@ -218,9 +273,26 @@ def create_app(
         if rule not in ("/service/write.php", "/api/results"):
             app.add_url_rule(rule, "submit_custom", submit, methods=["POST"])
 
+    @app.after_request
+    def cors(resp: Response) -> Response:
+        # An allowed foreign origin (a page hosted elsewhere) must be able to read the answer of its POST.
+        if (request.endpoint or "").startswith("submit_"):
+            resp.headers.add("Vary", "Origin")
+            origin = request.headers.get("Origin", "")
+            if origin and normalise_origin(origin) in origins.allowed:
+                resp.headers["Access-Control-Allow-Origin"] = origin
+                if request.method == "OPTIONS":
+                    resp.headers["Access-Control-Allow-Methods"] = "POST"
+                    resp.headers["Access-Control-Allow-Headers"] = "Content-Type"
+                    resp.headers["Access-Control-Max-Age"] = "600"
+        return resp
+
     @app.errorhandler(413)
     def too_large(_err: Any) -> Response:
-        return _text(f"request body too large (limit {MAX_BODY_BYTES} bytes)", 413)
+        msg = f"request body too large (limit {MAX_BODY_BYTES} bytes)"
+        if (request.endpoint or "").startswith("submit_"):
+            return reject(413, msg)
+        return _text(msg, 413)
 
     @app.errorhandler(404)
     def not_found(_err: Any) -> Response:
@@ -252,7 +324,8 @@ def create_app(
         tok = request.args.get("token")
         kw = {"token": tok} if tok else {}
         return {name: url_for(name, **kw) for name in
-                ("admin_submissions", "admin_screening", "admin_stats", "admin_boxplot", "admin_csv", "admin_json")}
+                ("admin_submissions", "admin_rejects", "admin_screening", "admin_stats", "admin_boxplot", "admin_csv",
+                 "admin_json")}
 
     @app.get("/admin")
     def admin_submissions() -> str:
@@ -263,7 +336,13 @@ def create_app(
                 if n not in qnames:
                     qnames.append(n)
         return render_template("submissions.html", cfg=cfg, sessions=sessions, qnames=qnames, links=links(),
-                               counts=storage.counts())
+                               counts=storage.counts(), n_rejected=sum(rejects.totals().values()))
+
+    @app.get("/admin/rejects")
+    def admin_rejects() -> str:
+        return render_template("rejects.html", cfg=cfg, rows=rejects.rows(), totals=rejects.totals(),
+                               links=links(), allowed=sorted(origins.allowed), require_origin=require_origin,
+                               rate_limit=rate_limit, trusted_proxies=trusted_proxies)
 
     @app.get("/admin/screening")
     def admin_screening() -> str:

@@ -35,12 +35,34 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("test", type=Path, help="test folder (config.yaml or configs/*.yaml)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=5000)
-    s.add_argument("--workers", type=int, default=8, help="waitress worker threads (default 8)")
+    s.add_argument("--workers", type=int, default=8, help="worker threads (default 8; idle connections hold none)")
     s.add_argument("--admin-token", default=None, help="token for /admin (default: generated and printed)")
     s.add_argument("--webmushra", type=Path, default=None, metavar="DIR",
                    help="serve this webMUSHRA folder's page instead of ours")
     s.add_argument("--config", default=None, help="configs/<name>.yaml when the folder has several")
     s.add_argument("--db", type=Path, default=None, help="SQLite file for results (default <test>/results/)")
+    g = s.add_argument_group("who may submit")
+    g.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also accept results posted from this origin (scheme://host[:port]; repeatable); "
+                        "by default only the test's own origin")
+    g.add_argument("--require-origin", action="store_true",
+                   help="refuse submissions naming neither Origin nor Referer (default: accept them; browsers "
+                        "always name the origin of a cross-site POST)")
+    g.add_argument("--rate-limit", default="30/60", metavar="N/SECONDS",
+                   help="submissions per client address: N per SECONDS (suffix s/m/h allowed), or off (default 30/60)")
+    g.add_argument("--trusted-proxies", type=int, default=0, metavar="N",
+                   help="number of reverse proxies in front whose X-Forwarded-* headers are trusted (default 0: "
+                        "headers ignored, client address as connected)")
+    c = s.add_argument_group("connections")
+    c.add_argument("--connection-limit", type=int, default=10_000,
+                   help="open connections at most (default 10000, capped by ulimit -n)")
+    c.add_argument("--max-conn-per-address", type=int, default=256, metavar="N",
+                   help="open connections one client address may hold (default 256; 0 = no cap; "
+                        "off when --trusted-proxies is set: all connections then come from the proxy)")
+    c.add_argument("--idle-timeout", type=int, default=60, metavar="S",
+                   help="close connections idle for S seconds (default 60)")
+    c.add_argument("--event-loop", choices=("epoll", "waitress"), default="epoll",
+                   help="epoll (default; idle connections cost nothing) or waitress's own poll loop")
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("analyze", help="screen listeners and summarise scores")
@@ -73,15 +95,32 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import waitress
-
     from mushra.app import create_app
+    from mushra.guard import parse_rate
+    from mushra.serving import ServeOptions, create_server
 
-    if args.workers < 1:
-        raise BenchError(f"--workers must be at least 1, got {args.workers}")
+    for name in ("workers", "connection_limit", "idle_timeout"):
+        if getattr(args, name) < 1:
+            raise BenchError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("max_conn_per_address", "trusted_proxies"):
+        if getattr(args, name) < 0:
+            raise BenchError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(args, name)}")
+    try:
+        rate = parse_rate(args.rate_limit)
+    except ValueError as err:
+        raise BenchError(f"--rate-limit: {err}") from None
     token = args.admin_token or secrets.token_urlsafe(18)
     app = create_app(args.test, admin_token=token, webmushra_dir=args.webmushra, db_path=args.db,
-                     config_name=args.config)
+                     config_name=args.config, allow_origins=args.allow_origin, require_origin=args.require_origin,
+                     rate_limit=rate, trusted_proxies=args.trusted_proxies)
+    opts = ServeOptions(host=args.host, port=args.port, threads=args.workers, connection_limit=args.connection_limit,
+                        channel_timeout=args.idle_timeout,
+                        max_per_address=0 if args.trusted_proxies else args.max_conn_per_address,
+                        forwarded_headers=args.trusted_proxies > 0, epoll=args.event_loop == "epoll")
+    if args.trusted_proxies and args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"warning: --trusted-proxies with --host {args.host}: clients reaching this address directly can "
+              "forge X-Forwarded-* headers; listen on 127.0.0.1 behind the proxy", file=sys.stderr, flush=True)
+    server = create_server(app, opts)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{args.port}/"
@@ -91,8 +130,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"listening test: {page}", flush=True)
     print(f"admin:          {base}admin?token={token}", flush=True)
     print(f"results stored in {app.config['DB_PATH']}", flush=True)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.workers, ident="mushra",
-                   max_request_body_size=2 << 20)
+    try:
+        server.run()
+    finally:
+        server.close()
     return 0
 
 

@@ -270,3 +270,107 @@ def test_admin_pages_before_any_submission(setup) -> None:
                  "/admin/results.json"]:
         assert client.get(path + "?token=secret-token").status_code == 200, path
     assert client.get("/admin/mushra.csv?token=secret-token").get_data(as_text=True).count("\n") == 1
+
+
+# -- who may submit: origin check, rate limit, rejects log (issue 10 item 5) ---------------------------------
+OWN = "http://localhost"  # the Flask test client's host
+
+
+def _post(client, session: dict, headers: dict | None = None, addr: str = "192.0.2.1"):
+    return client.post("/service/write.php", data=webmushra_body(session), content_type=FORM,
+                       headers=headers or {}, environ_base={"REMOTE_ADDR": addr})
+
+
+def test_cross_site_form_post_is_rejected(setup) -> None:
+    cfg, _, client, storage = setup
+    forged = make_session(cfg, "forged")
+    r = _post(client, forged, {"Origin": "https://evil.example"})
+    assert r.status_code == 403 and b"https://evil.example" in r.data
+    # A page that hides its origin (sandboxed frame, data: URL) sends "null": refused too.
+    assert _post(client, make_session(cfg, "forged2"), {"Origin": "null"}).status_code == 403
+    # Without Origin the Referer decides.
+    assert _post(client, make_session(cfg, "forged3"), {"Referer": "https://evil.example/x.html"}).status_code == 403
+    assert storage.counts()["sessions"] == 0
+
+
+def test_same_origin_post_is_accepted(setup) -> None:
+    cfg, _, client, storage = setup
+    assert _post(client, make_session(cfg, "a"), {"Origin": OWN}).status_code == 200
+    assert _post(client, make_session(cfg, "b"), {"Origin": OWN + ":80"}).status_code == 200  # default port
+    assert _post(client, make_session(cfg, "c"), {"Referer": OWN + "/?config=x.yaml"}).status_code == 200
+    # No Origin and no Referer: not a browser's cross-site POST (see OriginPolicy); accepted by default.
+    assert _post(client, make_session(cfg, "d")).status_code == 200
+    assert storage.counts()["sessions"] == 4
+
+
+def test_require_origin_and_allowed_origins(tmp_path: Path) -> None:
+    cfg = make_test_dir(tmp_path / "t", n_items=1, seconds=0.1)
+    app = create_app(tmp_path / "t", admin_token="t", require_origin=True,
+                     allow_origins=["https://listen.example.org"])
+    client = app.test_client()
+    assert _post(client, make_session(cfg, "none")).status_code == 403
+    r = _post(client, make_session(cfg, "other"), {"Origin": "https://listen.example.org"})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "https://listen.example.org"
+    assert _post(client, make_session(cfg, "own"), {"Origin": OWN}).status_code == 200
+    assert "Access-Control-Allow-Origin" not in _post(client, make_session(cfg, "own2"), {"Origin": OWN}).headers
+    pre = client.options("/service/write.php", headers={"Origin": "https://listen.example.org",
+                                                          "Access-Control-Request-Method": "POST"})
+    assert pre.headers["Access-Control-Allow-Origin"] == "https://listen.example.org"
+    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    from mushra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="allow-origin"):
+        create_app(tmp_path / "t", allow_origins=["listen.example.org/path"])
+
+
+def test_rate_limit_per_address_with_retry_after(tmp_path: Path) -> None:
+    cfg = make_test_dir(tmp_path / "t", n_items=1, seconds=0.1)
+    client = create_app(tmp_path / "t", admin_token="t", rate_limit=(2, 60.0)).test_client()
+    assert _post(client, make_session(cfg, "1"), addr="198.51.100.7").status_code == 200
+    assert _post(client, make_session(cfg, "2"), addr="198.51.100.7").status_code == 200
+    r = _post(client, make_session(cfg, "3"), addr="198.51.100.7")
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["Retry-After"]) <= 30  # one token per 30 s
+    assert _post(client, make_session(cfg, "4"), addr="198.51.100.8").status_code == 200  # another address
+    # Forged cross-site posts from a visitor's browser are refused before they count against the visitor.
+    for i in range(3):
+        assert _post(client, make_session(cfg, f"f{i}"), {"Origin": "https://evil.example"},
+                     addr="198.51.100.9").status_code == 403
+    assert _post(client, make_session(cfg, "own"), {"Origin": OWN}, addr="198.51.100.9").status_code == 200
+    # X-Forwarded-For is ignored unless a proxy is trusted: a client cannot pose as many addresses.
+    r = _post(client, make_session(cfg, "5"), {"X-Forwarded-For": "203.0.113.9"}, addr="198.51.100.7")
+    assert r.status_code == 429
+
+
+def test_trusted_proxy_uses_forwarded_address_and_origin(tmp_path: Path) -> None:
+    cfg = make_test_dir(tmp_path / "t", n_items=1, seconds=0.1)
+    client = create_app(tmp_path / "t", admin_token="t", rate_limit=(1, 60.0), trusted_proxies=1).test_client()
+    fwd = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "listen.example.org",
+           "Origin": "https://listen.example.org"}
+    # Behind the proxy the test's own origin is the public one, and each listener has its own address.
+    for i, ip in enumerate(("203.0.113.1", "203.0.113.2")):
+        r = _post(client, make_session(cfg, f"p{i}"), {**fwd, "X-Forwarded-For": ip}, addr="127.0.0.1")
+        assert r.status_code == 200, r.data
+    r = _post(client, make_session(cfg, "p3"), {**fwd, "X-Forwarded-For": "203.0.113.1"}, addr="127.0.0.1")
+    assert r.status_code == 429
+    # Without trust the same headers change nothing: the public origin is foreign to the Host seen.
+    plain = create_app(tmp_path / "t", admin_token="t", db_path=tmp_path / "other.sqlite").test_client()
+    assert _post(plain, make_session(cfg, "p4"), fwd, addr="127.0.0.1").status_code == 403
+
+
+def test_admin_lists_rejects_with_reasons_durably(setup, tmp_path: Path) -> None:
+    cfg, app, client, _ = setup
+    _post(client, make_session(cfg, "x"), {"Origin": "https://evil.example"}, addr="192.0.2.50")
+    _post(client, make_session(cfg, "x"), {"Origin": "https://evil.example"}, addr="192.0.2.50")
+    bad = make_session(cfg, "y")
+    bad["testId"] = "another-test"
+    _post(client, bad, {"Origin": OWN}, addr="192.0.2.51")
+    # Stored in the test folder: a restarted server shows them.
+    again = create_app(app.config["TEST_DIR"], admin_token="secret-token", rate_limit=None).test_client()
+    assert again.get("/admin/rejects").status_code == 401
+    page = again.get("/admin/rejects?token=secret-token").get_data(as_text=True)
+    assert "192.0.2.50" in page and "https://evil.example" in page and "cross-site submission" in page
+    assert "192.0.2.51" in page and "another-test" in page
+    assert "HTTP 403: 2" in page and "HTTP 422: 1" in page
+    assert "3 rejected requests" in again.get("/admin?token=secret-token").get_data(as_text=True)
+    assert Path(app.config["REJECTS_PATH"]).parent == Path(app.config["DB_PATH"]).parent

@@ -48,3 +48,23 @@ def test_serve_arguments_and_errors(tmp_path: Path) -> None:
                    str(tmp_path / "o")])
     with pytest.raises(BenchError):
         args.func(args)
+
+
+def test_serve_guard_and_connection_options(tmp_path: Path) -> None:
+    from mushra.testing import make_test_dir
+
+    make_test_dir(tmp_path / "t", n_items=1, seconds=0.1)
+    args = _parse(["mushra", "serve", str(tmp_path / "t"), "--allow-origin", "https://a.example",
+                   "--allow-origin", "https://b.example:8443", "--rate-limit", "5/1m", "--trusted-proxies", "1",
+                   "--max-conn-per-address", "0", "--idle-timeout", "30", "--require-origin"])
+    assert args.allow_origin == ["https://a.example", "https://b.example:8443"]
+    assert (args.rate_limit, args.trusted_proxies, args.max_conn_per_address, args.idle_timeout) == ("5/1m", 1, 0, 30)
+    assert args.require_origin
+    defaults = _parse(["mushra", "serve", str(tmp_path / "t")])
+    assert (defaults.rate_limit, defaults.trusted_proxies, defaults.max_conn_per_address, defaults.require_origin,
+            defaults.connection_limit, defaults.event_loop) == ("30/60", 0, 256, False, 10_000, "epoll")
+    for bad, msg in ((["--rate-limit", "lots"], "--rate-limit"), (["--allow-origin", "a.example/x"], "allow-origin"),
+                     (["--idle-timeout", "0"], "--idle-timeout"), (["--max-conn-per-address", "-1"], "per-address")):
+        args = _parse(["mushra", "serve", str(tmp_path / "t"), *bad])
+        with pytest.raises(BenchError, match=msg):
+            args.func(args)  # a one-line error before anything listens

@@ -1,4 +1,4 @@
-"""benchmarks/mushra_load.py in small configurations (the 50-listener run is marked slow)."""
+"""benchmarks/mushra_load.py in small configurations (the issue's 200-tab case is marked slow)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,23 @@ def _run(*args: str, timeout: float = 240) -> dict:
     return report
 
 
-def test_load_10_listeners_no_loss_no_duplicates() -> None:
-    r = _run("--listeners", "10", "--items", "3")
-    assert r["passed"] and r["sessions_stored"] == 10 and r["ratings_lost"] == 0 and r["ratings_duplicated"] == 0
-    assert r["reposts_seen"] == r["duplicate_posts"] == 2
+def test_30_browser_tabs_holding_connections_and_a_slowloris_probe() -> None:
+    # 30 tabs x 4 kept-alive connections is more than waitress's default limit of 100: before, tabs waited ~3 s
+    # for their page and the probe's listener timed out behind 300 slow connections.
+    r = _run("--tabs", "30", "--conns-per-tab", "4", "--ramp", "2", "--think", "1", "--linger", "3", "--items", "3",
+             "--slow-conns", "300", "--timeout", "15")
+    assert r["passed"] and r["peak_open_connections"] == 120
+    assert r["pages_loaded"] == 30 and r["page_p99_ms"] < 2000 and r["http_errors"] == r["client_errors"] == 0
+    assert r["sessions_stored"] == 30 and r["ratings_lost"] == 0 and r["ratings_duplicated"] == 0
+    assert r["reposts_seen"] == r["duplicate_posts"] == 3
+    assert r["probe_passed"] and r["listener_post_status"] == 200
+    assert r["slow_conns_closed_by_server"] == 300 - 256  # the per-address cap
+
+
+def test_requests_flow_with_300_idle_connections_open() -> None:
+    # Before: waitress stopped accepting at 100 connections, so the idle ones could not even be opened.
+    r = _run("--mode", "idle", "--idle-conns", "300", "--items", "1")
+    assert r["passed"] and r["idle_connect_failed"] == 0 and r["requests_per_s"] > 0
 
 
 def test_kill_mid_load_keeps_acknowledged_sessions() -> None:
@@ -33,6 +46,9 @@ def test_kill_mid_load_keeps_acknowledged_sessions() -> None:
 
 
 @pytest.mark.slow
-def test_load_50_listeners() -> None:
-    r = _run("--listeners", "50", "--items", "10", "--sessions-per-listener", "4")
-    assert r["passed"] and r["sessions_stored"] == 200
+def test_200_tabs_as_in_the_issue() -> None:
+    # The issue's case: 200 tabs keeping a connection alive and staying open 20 s after submitting (p99 was 23 s).
+    # The 500-tab figure in the README is measured by hand (see there); it is too heavy for CI.
+    r = _run("--tabs", "200", "--conns-per-tab", "1", "--ramp", "10", "--think", "2", "--linger", "20",
+             "--items", "5", timeout=400)
+    assert r["passed"] and r["sessions_stored"] == 200 and r["page_p99_ms"] < 2000
