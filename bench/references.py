@@ -58,7 +58,7 @@ def prepare_reference(clip: Clip, sr: int, loudness_lufs: float | None) -> tuple
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{what}: {int(np.count_nonzero(~np.isfinite(data)))} non-finite samples (NaN/inf)")
     check_clipping(data, what=what)
-    mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)
+    mono = data.mean(axis=1).astype(np.float32)  # the downmix of load_audio (bench score), bit for bit
     check_downmix(data, mono, what=what)
     source_peak = float(np.max(np.abs(data)))
     del data
@@ -91,9 +91,10 @@ def load_or_prepare(store: ResultsStore, clip: Clip, dataset: str, sr: int,
 
     A stored reference is reused only when its source file is unchanged (``clip.sha256``, the hash of the
     source file's bytes, equals the one stored in the clip's ``meta["source_sha256"]``) and its audio file
-    matches its stored hash. Otherwise it is prepared again, and when the source changed, the preparation
-    fails, or the new reference differs from the stored one, every render, value and failure of the clip is
-    dropped (:meth:`ResultsStore.reset_clip`) so that nothing computed from the old reference is reused.
+    matches its stored hash. Otherwise it is prepared again, and when the preparation fails or the new
+    reference differs from the stored one (in any sample), every render, value and failure of the clip is
+    dropped (:meth:`ResultsStore.reset_clip`) so that nothing computed from the old reference is reused. A
+    source that changed only in its bytes (tags, a lossless re-encode) gives the same reference and keeps them.
     """
     path = store.audio_path("reference", clip.id)
     row = store.clip(clip.id)
@@ -103,8 +104,6 @@ def load_or_prepare(store: ResultsStore, clip: Clip, dataset: str, sr: int,
         x, file_sr = sf.read(str(path), dtype="float32")
         if file_sr == sr and sha256_samples(x) == row["sha256"]:
             return Reference(clip, x, sr, tuple(row["meta"].get("warnings", ())))
-    if row and not same_source:
-        store.reset_clip(clip.id)
     try:
         x, warnings = prepare_reference(clip, sr, loudness_lufs)
     except AudioError:

@@ -34,7 +34,7 @@ def walk_audio(root: Path) -> tuple[list[str], list[Skipped]]:
             skipped.append(Skipped(rel or ".", _stat_reason(d, err)))
             return
         if (st.st_dev, st.st_ino) in visited:
-            skipped.append(Skipped(rel, "directory link loop (points back into the folder already listed)"))
+            skipped.append(Skipped(rel, "directory already listed (a symbolic link loop, or a second link to it)"))
             return
         visited.add((st.st_dev, st.st_ino))
         try:

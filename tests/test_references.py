@@ -157,3 +157,19 @@ def test_run_keeps_colliding_files_apart_and_lists_skipped_ones(tmp_path, music,
     sf.write(d / "x.wav", music(1.2, seed=4), SR)  # replaced under the same name: recomputed
     again = run(_cfg(d, tmp_path / "r"))
     assert again.scores.computed == 1 and again.scores.skipped == 2
+
+
+def test_store_without_source_hash_is_upgraded_without_recomputing(tmp_path, music):
+    """A reference stored before source hashes existed is prepared again once; equal audio keeps its values."""
+    src = tmp_path / "a.wav"
+    sf.write(src, np.stack([music(1.5, seed=1), music(1.5, seed=5)], axis=1), SR)
+    with ResultsStore.create(tmp_path / "run") as store:
+        load_or_prepare(store, _clip(src), "folder", SR, -24.0)
+        row = store.clip("a")
+        old_meta = {k: v for k, v in row["meta"].items() if k not in ("source_sha256", "warnings")}
+        store.put_clip("a", dataset="folder", domain="music", path=str(src), offset=0.0, duration=row["duration"],
+                       sha256=row["sha256"], meta=old_meta)
+        store.put_score("v", "a", "m", 1.0, {})
+        load_or_prepare(store, _clip(src), "folder", SR, -24.0)
+        assert store.clip("a")["meta"]["source_sha256"] == source_sha256(src)
+        assert len(store.scores()) == 1
