@@ -64,7 +64,7 @@ def prepare_reference(clip: Clip, sr: int, loudness_lufs: float | None) -> tuple
     del data
     x = resample(mono, file_sr, sr)
     validate(x, sr, min_samples=math.ceil(MIN_SECONDS * sr - 1e-6), what=what,
-             min_reason=f"the minimum clip length of {MIN_SECONDS:.2f} s (ViSQOL's audio mode needs it)")
+             min_reason="the minimum clip length, which ViSQOL's audio mode needs")
     warnings = []
     low, audible_dbfs = infrasonic_fraction(x, sr)
     if audible_dbfs < SILENCE_DBFS:

@@ -166,8 +166,8 @@ def run(cfg: RunConfig) -> RunSummary:
         refs: list[Reference] = []
         failed: list[tuple[str, str]] = []
         for skip in dataset.skipped():  # files that could not become clips: listed with the failures
-            store.put_failure("reference", f"skipped: {skip.reason}", clip_id=skip.path)
-            failed.append((skip.path, f"skipped: {skip.reason}"))
+            store.put_failure("reference", skip.reason, clip_id=skip.path)
+            failed.append((skip.path, skip.reason))
         for clip in tqdm(clips, desc="references", unit="clip", disable=not cfg.progress):
             try:
                 refs.append(load_or_prepare(store, clip, cfg.dataset, cfg.eval_sample_rate, cfg.loudness_lufs))

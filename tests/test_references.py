@@ -64,7 +64,8 @@ def test_minimum_length_is_visqols_and_named(tmp_path, music):
     y, _ = _prepare(tmp_path / "ok.wav")
     assert resample(y, SR, 48000).size >= need  # ViSQOL's audio mode can score the shortest accepted clip
     sf.write(tmp_path / "short.wav", x[:441], SR)
-    with pytest.raises(AudioError, match=r"0\.010 s .* shorter than the minimum clip length of 0\.96 s \(ViSQOL"):
+    with pytest.raises(AudioError, match=r"0\.010 s .* shorter than the minimum clip length, which ViSQOL.s audio "
+                                         r"mode needs \(0\.960 s"):
         _prepare(tmp_path / "short.wav")
     sf.write(tmp_path / "half.wav", x[: SR // 2], SR)
     with pytest.raises(AudioError, match="minimum clip length"):
@@ -147,7 +148,7 @@ def test_run_keeps_colliding_files_apart_and_lists_skipped_ones(tmp_path, music,
     (d / "gone.wav").symlink_to(d / "nowhere.wav")
     summary = run(_cfg(d, tmp_path / "r"))
     assert summary.clips_ok == 3 and summary.scores.computed == 3
-    assert dict(summary.clips_failed)["gone.wav"].startswith("skipped: dangling symbolic link")
+    assert dict(summary.clips_failed)["gone.wav"].startswith("dangling symbolic link")
     assert "warning: clip phone: band-limited" in capsys.readouterr().err
     with ResultsStore.open(tmp_path / "r") as s:
         rows = {c["clip_id"]: c for c in s.clips()}
