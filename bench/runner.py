@@ -165,6 +165,7 @@ def run(cfg: RunConfig) -> RunSummary:
         t0 = time.perf_counter()
         refs: list[Reference] = []
         failed: list[tuple[str, str]] = []
+        store.set_meta("skipped", [{"path": k.path, "reason": k.reason} for k in dataset.skipped()])  # this run's
         for skip in dataset.skipped():  # files that could not become clips: listed with the failures
             store.put_failure("reference", skip.reason, clip_id=skip.path)
             failed.append((skip.path, skip.reason))

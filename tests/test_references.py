@@ -155,6 +155,7 @@ def test_run_keeps_colliding_files_apart_and_lists_skipped_ones(tmp_path, music,
         assert len(rows) == 3 and len({c["meta"]["source_sha256"] for c in rows.values()}) == 3
         assert any("band-limited" in w for w in rows["phone"]["meta"]["warnings"])
         assert {(f["stage"], f["clip_id"]) for f in s.failures()} == {("reference", "gone.wav")}
+        assert [k["path"] for k in s.get_meta("skipped")] == ["gone.wav"]
     sf.write(d / "x.wav", music(1.2, seed=4), SR)  # replaced under the same name: recomputed
     again = run(_cfg(d, tmp_path / "r"))
     assert again.scores.computed == 1 and again.scores.skipped == 2
