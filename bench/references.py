@@ -106,7 +106,7 @@ def load_or_prepare(store: ResultsStore, clip: Clip, dataset: str, sr: int,
             return Reference(clip, x, sr, tuple(row["meta"].get("warnings", ())))
     try:
         x, warnings = prepare_reference(clip, sr, loudness_lufs)
-    except AudioError:
+    except Exception:  # whatever the reason, values computed from the old reference must not outlive it
         if row:
             store.reset_clip(clip.id)
         raise
