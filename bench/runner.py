@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from bench.synthesis import is_current, render, render_spec
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.registry import VocoderEntry, vocoder_registry
 from bench.vocoders.weights import missing_message, resolve
-from bench_datasets.base import Clip
+from bench_datasets.base import Clip, check_unique_ids
 from bench_datasets.registry import dataset_registry
 
 EVAL_SR = 44100
@@ -145,7 +146,9 @@ def run(cfg: RunConfig) -> RunSummary:
     metric_entries = [mreg.get(m) for m in cfg.metrics]
     dentry = dataset_registry().get(cfg.dataset)
     dataset = dentry.factory(**cfg.dataset_options)
-    clips = select_clips(dataset.clips(), cfg.limit, cfg.domain)
+    all_clips = dataset.clips()
+    check_unique_ids([c.id for c in all_clips], [c.path for c in all_clips])  # one id = one file, before any work
+    clips = select_clips(all_clips, cfg.limit, cfg.domain)
     if not clips:
         raise BenchError(f"dataset {cfg.dataset!r} gave no clips" + (f" for domain {cfg.domain}" if cfg.domain else ""))
 
@@ -171,9 +174,15 @@ def run(cfg: RunConfig) -> RunSummary:
         t0 = time.perf_counter()
         refs: list[Reference] = []
         failed: list[tuple[str, str]] = []
+        store.set_meta("skipped", [{"path": k.path, "reason": k.reason} for k in dataset.skipped()])  # this run's
+        for skip in dataset.skipped():  # files that could not become clips: listed with the failures
+            store.put_failure("reference", skip.reason, clip_id=skip.path)
+            failed.append((skip.path, skip.reason))
         for clip in tqdm(clips, desc="references", unit="clip", disable=not cfg.progress):
             try:
                 refs.append(load_or_prepare(store, clip, cfg.dataset, cfg.eval_sample_rate, cfg.loudness_lufs))
+                for w in refs[-1].warnings:
+                    tqdm.write(f"warning: clip {clip.id}: {w}", file=sys.stderr)
             except (AudioError, OSError, ValueError) as err:
                 msg = str(err).splitlines()[0] if str(err) else type(err).__name__
                 store.put_clip(clip.id, dataset=cfg.dataset, domain=clip.domain, path=clip.path, offset=clip.offset,

@@ -48,7 +48,7 @@ from bench.audio.io import save_audio
 from bench.audio.resample import RESAMPLER, resample
 from bench.errors import MissingDatasetError
 from bench_datasets import analysis
-from bench_datasets.base import Clip, Dataset, DatasetEntry, sha256_file, sha256_samples
+from bench_datasets.base import Clip, Dataset, DatasetEntry, sha256_file, sha256_samples, source_sha256
 from bench_datasets.debian import Package, dep5_licence, fetch
 from bench_datasets.selection import interleave, probe_level_dbfs, probe_windows, quick_active, rng_for, shuffled
 
@@ -541,8 +541,11 @@ class DemoDataset(Dataset):
         for rec in self.manifest["clips"]:
             if self.domain is not None and rec["domain"] != self.domain:
                 continue
-            out.append(Clip(id=rec["id"], domain=rec["domain"], path=str(self.dir / rec["file"]), offset=0.0,
-                            duration=None, sha256=rec["sha256"], meta=dict(rec)))
+            path = self.dir / rec["file"]
+            # Clip.sha256 is the hash of the file the run reads; the Debian file it was cut from is "origin_sha256"
+            meta = {k: v for k, v in rec.items() if k != "source_sha256"} | {"origin_sha256": rec["source_sha256"]}
+            out.append(Clip(id=rec["id"], domain=rec["domain"], path=str(path), offset=0.0, duration=None,
+                            sha256=source_sha256(path), meta=meta))
         return out
 
     def describe(self) -> dict:

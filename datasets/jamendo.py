@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.audio.io import AUDIO_EXTENSIONS
 from bench.errors import MissingDatasetError
-from bench_datasets.base import Clip, Dataset, DatasetEntry
+from bench_datasets.base import Clip, Dataset, DatasetEntry, assign_ids, source_sha256
 from bench_datasets.selection import clip_id, local_root, pick_active_offset, rng_for, shuffled
 
 ENV_VAR = "BENCH_JAMENDO_DIR"
@@ -91,19 +91,22 @@ class JamendoDataset(Dataset):
         self.max_clips = None if max_clips is None else int(max_clips)
 
     def clips(self) -> list[Clip]:
+        # ids over the whole list (not just the first max_clips), so a track's id does not depend on max_clips
+        ids = dict(zip((rel for rel, _ in self.files),
+                       assign_ids([rel for rel, _ in self.files], lambda rel: clip_id(rel.rsplit(".", 1)[0]))))
         order = shuffled(self.files, self.seed, self.name)
         if self.max_clips is not None:
             order = order[: self.max_clips]
         out = []
         for rel, p in order:
-            cid = clip_id(rel.rsplit(".", 1)[0])
+            cid = ids[rel]
             meta = {"listed_path": rel}
             if self.clip_seconds is None:
-                out.append(Clip(id=cid, domain="music", path=str(p), meta=meta))
+                out.append(Clip(id=cid, domain="music", path=str(p), sha256=source_sha256(p), meta=meta))
                 continue
             offset, duration, active = pick_active_offset(p, self.clip_seconds, rng_for(self.seed, self.name, rel))
             out.append(Clip(id=cid, domain="music", path=str(p), offset=offset, duration=duration,
-                            meta={**meta, "active_excerpt": active}))
+                            sha256=source_sha256(p), meta={**meta, "active_excerpt": active}))
         return out
 
     def describe(self) -> dict:

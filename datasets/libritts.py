@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from bench.errors import MissingDatasetError
-from bench_datasets.base import Clip, Dataset, DatasetEntry
-from bench_datasets.selection import grouped_interleave, local_root
+from bench_datasets.base import Clip, Dataset, DatasetEntry, assign_ids, source_sha256
+from bench_datasets.selection import clip_id, grouped_interleave, local_root
 
 ENV_VAR = "BENCH_LIBRITTS_DIR"
 HOW_TO_GET = "LibriTTS test-clean from OpenSLR (resource 60, test-clean.tar.gz)"
@@ -47,6 +47,8 @@ class LibriTTSDataset(Dataset):
         self.max_clips = None if max_clips is None else int(max_clips)
 
     def clips(self) -> list[Clip]:
+        rels = [p.relative_to(self.dir).as_posix() for p in self.files]
+        ids = dict(zip(self.files, assign_ids(rels, lambda rel: clip_id(rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]))))
         order = grouped_interleave(self.files, lambda p: p.parent.parent.name, self.seed, self.name, self.subset)
         if self.max_clips is not None:
             order = order[: self.max_clips]
@@ -57,7 +59,7 @@ class LibriTTSDataset(Dataset):
             text = p.with_name(f"{p.stem}.normalized.txt")
             if text.is_file():
                 meta["text"] = text.read_text(encoding="utf-8").strip()
-            out.append(Clip(id=p.stem, domain="speech", path=str(p), meta=meta))
+            out.append(Clip(id=ids[p], domain="speech", path=str(p), sha256=source_sha256(p), meta=meta))
         return out
 
     def describe(self) -> dict:

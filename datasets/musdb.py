@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from bench.errors import MissingDatasetError
-from bench_datasets.base import Clip, Dataset, DatasetEntry
+from bench_datasets.base import Clip, Dataset, DatasetEntry, assign_ids, source_sha256
 from bench_datasets.selection import clip_id, local_root, pick_active_offset, rng_for, shuffled
 
 ENV_VAR = "BENCH_MUSDB18HQ_DIR"
@@ -51,6 +51,8 @@ class Musdb18HQDataset(Dataset):
         self.max_clips = None if max_clips is None else int(max_clips)
 
     def clips(self) -> list[Clip]:
+        # ids over all tracks (not just the first max_clips), so a track's id does not depend on max_clips
+        ids = dict(zip(self.tracks, assign_ids([t.name for t in self.tracks], clip_id)))
         order = shuffled(self.tracks, self.seed, self.name, self.split)
         if self.max_clips is not None:
             order = order[: self.max_clips]
@@ -59,12 +61,12 @@ class Musdb18HQDataset(Dataset):
             mix = track / "mixture.wav"
             meta = {"track": track.name, "split": self.split}
             if self.clip_seconds is None:
-                out.append(Clip(id=clip_id(track.name), domain="music", path=str(mix), meta=meta))
+                out.append(Clip(id=ids[track], domain="music", path=str(mix), sha256=source_sha256(mix), meta=meta))
                 continue
             rng = rng_for(self.seed, self.name, track.name)
             offset, duration, active = pick_active_offset(mix, self.clip_seconds, rng)
-            out.append(Clip(id=clip_id(track.name), domain="music", path=str(mix), offset=offset, duration=duration,
-                            meta={**meta, "active_excerpt": active}))
+            out.append(Clip(id=ids[track], domain="music", path=str(mix), offset=offset, duration=duration,
+                            sha256=source_sha256(mix), meta={**meta, "active_excerpt": active}))
         return out
 
     def describe(self) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from bench.errors import MissingDatasetError
+from bench_datasets.base import slugify
 from bench_datasets.analysis import active_level_dbfs, block_levels_dbfs, is_active_excerpt, rms_dbfs
 
 T = TypeVar("T")
@@ -61,8 +61,8 @@ def grouped_interleave(items: Iterable[T], key: Callable[[T], object], seed: int
 
 
 def clip_id(text: str) -> str:
-    """A file-name-safe clip id from a relative path or name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+    """A file-name-safe clip id from a relative path or name (see :func:`bench_datasets.base.slugify`)."""
+    return slugify(text)
 
 
 def local_root(path: str | os.PathLike | None, env_var: str, dataset: str, how_to_get: str) -> Path:

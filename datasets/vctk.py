@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.errors import MissingDatasetError
-from bench_datasets.base import Clip, Dataset, DatasetEntry
-from bench_datasets.selection import grouped_interleave, local_root
+from bench_datasets.base import Clip, Dataset, DatasetEntry, assign_ids, source_sha256
+from bench_datasets.selection import clip_id, grouped_interleave, local_root
 
 ENV_VAR = "BENCH_VCTK_DIR"
 HOW_TO_GET = "the VCTK Corpus 0.92 from the University of Edinburgh DataShare (doi:10.7488/ds/2645)"
@@ -65,6 +65,8 @@ class VCTKDataset(Dataset):
         self.max_clips = None if max_clips is None else int(max_clips)
 
     def clips(self) -> list[Clip]:
+        rels = [f"{p.parent.name}/{p.name}" for p in self.files]
+        ids = dict(zip(self.files, assign_ids(rels, lambda rel: clip_id(_utterance_id(Path(rel), self.mic)))))
         order = grouped_interleave(self.files, lambda p: p.parent.name, self.seed, self.name, self.mic)
         if self.max_clips is not None:
             order = order[: self.max_clips]
@@ -77,7 +79,7 @@ class VCTKDataset(Dataset):
             text = p.parent.parent.parent / "txt" / p.parent.name / f"{utt}.txt"
             if text.is_file():
                 meta["text"] = text.read_text(encoding="utf-8", errors="replace").strip()
-            out.append(Clip(id=utt, domain="speech", path=str(p), meta=meta))
+            out.append(Clip(id=ids[p], domain="speech", path=str(p), sha256=source_sha256(p), meta=meta))
         return out
 
     def describe(self) -> dict:

@@ -224,6 +224,12 @@ class ResultsStore:
         r = self._conn.execute("SELECT * FROM clips WHERE clip_id = ?", (clip_id,)).fetchone()
         return {**dict(r), "meta": json.loads(r["meta"] or "{}")} if r else None
 
+    def reset_clip(self, clip_id: str) -> None:
+        """Forget every render, value and failure of a clip (its reference changed or cannot be prepared)."""
+        with self.transaction() as c:
+            for table in ("renders", "scores", "failures"):
+                c.execute(f"DELETE FROM {table} WHERE clip_id = ?", (clip_id,))
+
     # -- renders -----------------------------------------------------------------------------------
     def audio_path(self, vocoder: str, clip_id: str) -> Path:
         return self.run_dir / "audio" / vocoder / f"{clip_id}.wav"

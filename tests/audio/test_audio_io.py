@@ -50,7 +50,7 @@ def test_save_is_atomic_and_roundtrips(tmp_path, music):
 def test_validate_reasons(music):
     validate(music(0.5), 44100)
     for x, reason in [(np.zeros(0, np.float32), "empty"), (np.array([np.nan] * 5000, np.float32), "non-finite"),
-                      (music(0.5)[:100], "shorter than one"), (np.zeros(5000, np.float32), "silent"),
+                      (music(0.5)[:100], "shorter than the minimum length"), (np.zeros(5000, np.float32), "silent"),
                       (np.ones((2, 5000), np.float32), "mono")]:
         with pytest.raises(AudioError, match=reason):
             validate(x, 44100)

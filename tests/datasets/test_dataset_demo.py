@@ -210,7 +210,8 @@ def test_dataset_reads_manifest(tmp_path, offline):
     assert {c.domain for c in clips} == {"music", "speech"}
     for c in clips:
         x, sr = load_audio(c.path, 44100)
-        assert sha256_samples(x) == c.sha256 and c.offset == 0.0 and c.duration is None
+        assert sha256_samples(x) == c.meta["sha256"] and c.offset == 0.0 and c.duration is None
+        assert c.sha256 == sha256_file(c.path)  # Clip.sha256: the bytes of the file the run reads
         assert c.meta["source"] and c.meta["bandwidth_hz"] > 0
     speech = demo.DemoDataset(root=tmp_path, subset="test", clip_seconds=4.0, domain="speech").clips()
     assert speech == [c for c in clips if c.domain == "speech"]

@@ -11,6 +11,7 @@ import soundfile as sf
 from bench.audio.io import load_audio
 from bench.errors import MissingDatasetError
 from bench_datasets.analysis import rms_dbfs
+from bench_datasets.base import sha256_file
 from bench_datasets.jamendo import JamendoDataset, read_file_list
 from bench_datasets.libritts import LibriTTSDataset
 from bench_datasets.musdb import Musdb18HQDataset
@@ -226,3 +227,25 @@ def test_standard_sets_are_registered():
                               ("libritts", "speech", "BENCH_LIBRITTS_DIR"), ("vctk", "speech", "BENCH_VCTK_DIR")]:
         e = reg.get(name)
         assert e.domains == (domain,) and e.env_var == env and e.how_to_get
+
+
+# ------------------------------------------------------------------------------------ ids and hashes
+
+
+def test_standard_sets_give_colliding_names_distinct_ids_and_hash_every_source(tmp_path):
+    root = tmp_path / "musdb"
+    for i, name in enumerate(["Röyksopp - Song", "Räyksopp - Song", "Plain - Track"]):  # one slug for the first two
+        write_audio(root / "test" / name / "mixture.wav", 1.0, seed=i)
+    clips = Musdb18HQDataset(path=root, clip_seconds=None).clips()
+    by_track = {c.meta["track"]: c.id for c in clips}
+    assert len(set(by_track.values())) == 3 and by_track["Plain - Track"] == "Plain_-_Track"
+    for n in (1, 2):  # a track's id does not depend on how many tracks are taken
+        small = {c.meta["track"]: c.id for c in Musdb18HQDataset(path=root, clip_seconds=None, max_clips=n).clips()}
+        assert len(small) == n and small.items() <= by_track.items()
+    lib = tmp_path / "libri" / "test-clean"
+    for spk in ("1", "2"):  # the same file name under two speakers (a user-assembled copy)
+        write_audio(lib / spk / "10" / "utt_000.wav", 0.3, 24000, seed=int(spk))
+    ids = [c.id for c in LibriTTSDataset(path=tmp_path / "libri").clips()]
+    assert len(set(ids)) == 2 and all(i.startswith("utt_000-") for i in ids)
+    for c in clips:
+        assert c.sha256 == sha256_file(c.path)
