@@ -77,3 +77,5 @@ class MetricEntry:
     process_safe: bool = False
     #: full-reference metric (all four of the paper are); a no-reference metric would ignore ``prepare``'s input
     needs_reference: bool = True
+    #: where the definition comes from (repository, file, function) for a paper-comparable ``name@variant``
+    source: str = ""

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.results.store import ResultsStore  # noqa: E402
-from bench.results.tables import TITLES  # noqa: E402
+from bench.results.tables import metric_title  # noqa: E402
 
 
 def metric_boxplots(store: ResultsStore, out_dir: Path) -> list[Path]:
@@ -35,7 +35,7 @@ def metric_boxplots(store: ResultsStore, out_dir: Path) -> list[Path]:
         for i, vals in enumerate(data, start=1):
             ax.scatter(i + rng.uniform(-0.12, 0.12, len(vals)), vals, s=9, alpha=0.6, color="tab:blue")
         arrow = "lower is better" if directions[metric] == "lower" else "higher is better"
-        ax.set_title(f"{TITLES.get(metric, metric)} — {domain} ({arrow})", fontsize=10)
+        ax.set_title(f"{metric_title(metric)} — {domain} ({arrow})", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         path = out_dir / f"{domain}_{metric}.png"

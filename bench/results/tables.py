@@ -20,6 +20,15 @@ from bench.results.store import ResultsStore
 TITLES = {"mrstft": "MR-STFT", "mrmel": "MR-MEL", "cdpam": "CDPAM", "visqol": "ViSQOL", "mushra": "MUSHRA",
           "rtf": "RTF"}
 DECIMALS = {"mrstft": 3, "mrmel": 3, "cdpam": 3, "visqol": 3, "mushra": 1, "rtf": 1}
+#: Paper-comparable metric variants are stored as ``metric@variant`` (one column each, never mixed).
+VARIANT_TITLES = {"discoder": "DisCoder", "dac": "DAC", "bigvgan": "BigVGAN"}
+
+
+def metric_title(key: str) -> str:
+    """Column title of a metric key, e.g. "MR-STFT" or, for ``mrstft@discoder``, "MR-STFT (DisCoder)"."""
+    base, _, variant = key.partition("@")
+    title = TITLES.get(base, base)
+    return f"{title} ({VARIANT_TITLES.get(variant, variant)})" if variant else title
 
 
 @dataclass
@@ -29,7 +38,7 @@ class Column:
 
     @property
     def title(self) -> str:
-        return f"{TITLES.get(self.key, self.key)} {'↓' if self.direction == 'lower' else '↑'}"
+        return f"{metric_title(self.key)} {'↓' if self.direction == 'lower' else '↑'}"
 
 
 @dataclass
@@ -102,7 +111,7 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
 def _fmt(s: Summary | None, key: str) -> tuple[str, str]:
     if s is None or math.isnan(s.mean):
         return "–", ""
-    d = DECIMALS.get(key, 3)
+    d = DECIMALS.get(key.partition("@")[0], 3)
     ci = "" if math.isnan(s.ci95) else f"{s.ci95:.{d}f}"
     return f"{s.mean:.{d}f}", ci
 
@@ -112,7 +121,7 @@ def _is_best(t: Table, col: Column, row: str) -> bool:
     best = t.best(col)
     if s is None or best is None or _is_bound(row):
         return False
-    d = DECIMALS.get(col.key, 3)
+    d = DECIMALS.get(col.key.partition("@")[0], 3)
     return round(s.mean, d) == round(best, d)
 
 
@@ -137,7 +146,7 @@ def _latex_escape(s: str) -> str:
 
 def to_latex(t: Table) -> str:
     arrows = {"lower": r"$\downarrow$", "higher": r"$\uparrow$"}
-    cols = " & ".join(f"{TITLES.get(c.key, _latex_escape(c.key))} {arrows[c.direction]}" for c in t.columns)
+    cols = " & ".join(f"{_latex_escape(metric_title(c.key))} {arrows[c.direction]}" for c in t.columns)
     out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "c" * len(t.columns) + "}", r"\toprule",
            f"Vocoder & {cols} \\\\", r"\midrule"]
     for r in t.rows:
