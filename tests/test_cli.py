@@ -71,3 +71,14 @@ def test_console_script_installed():
         pytest.skip(f"no bench console script beside {sys.executable} (not an installed environment)")
     res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "vocoders" in res.stdout
+
+
+def test_metrics_lists_variants_with_sources(capsys):
+    assert main(["metrics"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name, repo in [("mrstft@discoder", "ETH-DISCO/discoder"), ("mrmel@discoder", "ETH-DISCO/discoder"),
+                       ("mrstft@dac", "descriptinc/descript-audio-codec"), ("mrmel@dac", "descriptinc/descript-audio-codec"),
+                       ("mrstft@bigvgan", "NVIDIA/BigVGAN")]:
+        i = next(i for i, line in enumerate(lines) if line.startswith(name + " "))
+        assert "source: github " + repo in lines[i + 1]
+    assert any(line.startswith("mrstft ") for line in lines)
