@@ -76,9 +76,9 @@ def test_console_script_installed():
 def test_metrics_lists_variants_with_sources(capsys):
     assert main(["metrics"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    dac = "descriptinc/descript-audio-codec"
     for name, repo in [("mrstft@discoder", "ETH-DISCO/discoder"), ("mrmel@discoder", "ETH-DISCO/discoder"),
-                       ("mrstft@dac", "descriptinc/descript-audio-codec"), ("mrmel@dac", "descriptinc/descript-audio-codec"),
-                       ("mrstft@bigvgan", "NVIDIA/BigVGAN")]:
+                       ("mrstft@dac", dac), ("mrmel@dac", dac), ("mrstft@bigvgan", "NVIDIA/BigVGAN")]:
         i = next(i for i, line in enumerate(lines) if line.startswith(name + " "))
         assert "source: github " + repo in lines[i + 1]
     assert any(line.startswith("mrstft ") for line in lines)

@@ -111,14 +111,16 @@ class DisCoderMel(_SummedMel):
                 "terms": "L1(log10(clamp(L, 1e-5)^2)) + L1(L)"}
 
 
+COST = "~0.9-1.2 s per 10 s clip on 2 busy CPU cores (demo-test run, store seconds)"
+
 ENTRY = [
     MetricEntry(
         name="mrmel@discoder", factory=DisCoderMel, direction="lower", perfect=0.0, gpu_capable=True,
         description="MR-MEL as DisCoder's code computes it: DAC's 7 scales through DisCoder's ln-mel front-end, "
                     "L1 log10(clamp(ln-mel)^2) + L1 ln-mel, summed, 44.1 kHz",
-        source=SOURCE_DISCODER),
+        source=SOURCE_DISCODER, cost=COST),
     MetricEntry(
         name="mrmel@dac", factory=DACMel, direction="lower", perfect=0.0, gpu_capable=True,
         description="DAC's mel distance: 7 scales, L1 log10 mel, summed (= 7 x mrmel), 44.1 kHz",
-        source=SOURCE_DAC),
+        source=SOURCE_DAC, cost=COST),
 ]

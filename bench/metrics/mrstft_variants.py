@@ -127,20 +127,23 @@ class BigVGANMRSTFT(MRSTFT):
         return {**super().variant(domain), "variant": "bigvgan", "source": SOURCE_BIGVGAN}
 
 
+COST = "~0.3 s per 10 s clip on 2 busy CPU cores (demo-test run, store seconds)"
+COST_BIGVGAN = "~0.8 s per 10 s clip on 2 busy CPU cores (demo-test run, store seconds)"
+
 ENTRY = [
     MetricEntry(
         name="mrstft@discoder", factory=discoder_stft, direction="lower", perfect=0.0, gpu_capable=True,
         description="MR-STFT as DisCoder's code computes it: windows 2048/512, RECTANGULAR window, "
                     "L1 log10|X|^2 + L1 |X|, summed over scales, 44.1 kHz",
-        source=SOURCE_DISCODER),
+        source=SOURCE_DISCODER, cost=COST),
     MetricEntry(
         name="mrstft@dac", factory=dac_stft, direction="lower", perfect=0.0, gpu_capable=True,
         description="DAC's multi-scale STFT distance: windows 2048/512, Hann, L1 log10|X|^2 + L1 |X|, "
                     "summed over scales, 44.1 kHz",
-        source=SOURCE_DAC),
+        source=SOURCE_DAC, cost=COST),
     MetricEntry(
         name="mrstft@bigvgan", factory=BigVGANMRSTFT, direction="lower", perfect=0.0, gpu_capable=True,
         requires=("auraloss",),
         description="auraloss MR-STFT with its defaults (as mrstft) at 24 kHz, as in BigVGAN's LibriTTS tables",
-        source=SOURCE_BIGVGAN),
+        source=SOURCE_BIGVGAN, cost=COST_BIGVGAN),
 ]
