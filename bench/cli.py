@@ -307,13 +307,16 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         return run_verify(args.visqol_testdata, args.cdpam_example, resolve_device(args.device))
 
     reg = metric_registry()
+    width = max((len(n) for n in [*reg.names(), *reg.unavailable]), default=8)
     for e in reg:
         arrow = "↓" if e.direction == "lower" else "↑"
         ref = "full-reference" if e.needs_reference else "no-reference"
-        print(f"{e.name:8s} {arrow} perfect={e.perfect:<6g} {'GPU' if e.gpu_capable else 'CPU'} {ref}  {e.description}"
-              + (f" [{e.cost}]" if e.cost else ""))
+        print(f"{e.name:{width}s} {arrow} perfect={e.perfect:<6g} {'GPU' if e.gpu_capable else 'CPU'} {ref}  "
+              f"{e.description}" + (f" [{e.cost}]" if e.cost else ""))
+        if e.source:
+            print(f"{'':{width}s}   source: {e.source}")
     for name, why in reg.unavailable.items():
-        print(f"{name:8s}   unavailable: {why}")
+        print(f"{name:{width}s}   unavailable: {why}")
     return 0
 
 

@@ -263,3 +263,13 @@ def test_datasets_info_folder_needs_a_domain(audio_folder, capsys):
     assert "dataset 'folder' needs --domain music or --domain speech" in capsys.readouterr().err
     assert main(["datasets", "info", "folder", "--path", str(audio_folder), "--domain", "speech"]) == 0
     assert '"speech": 5' in capsys.readouterr().out
+
+def test_metrics_lists_variants_with_sources(capsys):
+    assert main(["metrics"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    dac = "descriptinc/descript-audio-codec"
+    for name, repo in [("mrstft@discoder", "ETH-DISCO/discoder"), ("mrmel@discoder", "ETH-DISCO/discoder"),
+                       ("mrstft@dac", dac), ("mrmel@dac", dac), ("mrstft@bigvgan", "NVIDIA/BigVGAN")]:
+        i = next(i for i, line in enumerate(lines) if line.startswith(name + " "))
+        assert "source: github " + repo in lines[i + 1]
+    assert any(line.startswith("mrstft ") for line in lines)

@@ -82,3 +82,5 @@ class MetricEntry:
     #: the metric defines its value for signals of different lengths itself (ViSQOL aligns them; CDPAM averages
     #: each signal's embedding over its own length): `bench score` then neither trims nor pads
     handles_unequal_lengths: bool = False
+    #: where the definition comes from (repository, file, function) for a paper-comparable ``name@variant``
+    source: str = ""

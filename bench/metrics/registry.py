@@ -12,6 +12,9 @@ BUILTIN_MODULES = (
     "bench.metrics.mrmel",
     "bench.metrics.cdpam",
     "bench.metrics.visqol",
+    # paper-comparable variants, named ``metric@variant``
+    "bench.metrics.mrstft_variants",
+    "bench.metrics.mrmel_variants",
 )
 
 

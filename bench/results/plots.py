@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from bench.results.selection import Coverage, coverage  # noqa: E402
 from bench.results.store import ResultsStore  # noqa: E402
-from bench.results.tables import TITLES  # noqa: E402
+from bench.results.tables import metric_title  # noqa: E402
 
 
 def _figures(store: ResultsStore, cover: Coverage | None) -> Iterator[tuple[str, plt.Figure]]:
@@ -45,7 +45,7 @@ def _figures(store: ResultsStore, cover: Coverage | None) -> Iterator[tuple[str,
         for i, vals in enumerate(data, start=1):
             ax.scatter(i + rng.uniform(-0.12, 0.12, len(vals)), vals, s=9, alpha=0.6, color="tab:blue")
         arrow = "lower is better" if directions[metric] == "lower" else "higher is better"
-        ax.set_title(f"{TITLES.get(metric, metric)} — {domain} ({arrow}, {expected} clips)", fontsize=10)
+        ax.set_title(f"{metric_title(metric)} — {domain} ({arrow}, {expected} clips)", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         yield f"{domain}_{metric}", fig

@@ -192,16 +192,17 @@ class ResultsStore:
                  duration: float | None, sha256: str, meta: dict | None = None, status: str = "ok",
                  error: str | None = None, source_sha256: str | None = None) -> None:
         """Record a clip: ``sha256`` is its reference's (the samples evaluated), ``source_sha256`` its source's
-        (default: ``meta["source_sha256"]``). When either differs from the stored row, or the clip is now an
+        (default: ``meta["source_sha256"]``). When the reference differs from the stored row, or the clip is now an
         error, every render and score of the clip is deleted with its row: they were computed from other audio.
+        A changed source alone does not invalidate: renders and values depend only on the reference samples, and
+        :func:`bench.references.load_or_prepare` prepares the reference again whenever the source hash changed.
         """
         meta = dict(meta or {})
         source = source_sha256 if source_sha256 is not None else str(meta.get("source_sha256") or "")
         stale: list[Path] = []
         with self.transaction() as c:
             old = c.execute("SELECT sha256, source_sha256, status FROM clips WHERE clip_id = ?", (clip_id,)).fetchone()
-            if old is not None and (old["sha256"] != sha256 or (old["source_sha256"] or "") != source
-                                    or status != "ok"):
+            if old is not None and (old["sha256"] != sha256 or status != "ok"):
                 stale = [self.run_dir / r["path"] for r in
                          c.execute("SELECT path FROM renders WHERE clip_id = ?", (clip_id,)).fetchall()]
                 c.execute("DELETE FROM renders WHERE clip_id = ?", (clip_id,))

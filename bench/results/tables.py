@@ -52,6 +52,17 @@ class Cell:
         return self.summary.mean
 
 
+#: Paper-comparable metric variants are stored as ``metric@variant`` (one column each, never mixed).
+VARIANT_TITLES = {"discoder": "DisCoder", "dac": "DAC", "bigvgan": "BigVGAN"}
+
+
+def metric_title(key: str) -> str:
+    """Column title of a metric key, e.g. "MR-STFT" or, for ``mrstft@discoder``, "MR-STFT (DisCoder)"."""
+    base, _, variant = key.partition("@")
+    title = TITLES.get(base, base)
+    return f"{title} ({VARIANT_TITLES.get(variant, variant)})" if variant else title
+
+
 @dataclass
 class Column:
     key: str
@@ -59,7 +70,7 @@ class Column:
 
     @property
     def title(self) -> str:
-        return f"{TITLES.get(self.key, self.key)} {'↓' if self.direction == 'lower' else '↑'}"
+        return f"{metric_title(self.key)} {'↓' if self.direction == 'lower' else '↑'}"
 
 
 @dataclass
@@ -217,7 +228,7 @@ def _fmt(s: Summary | Cell | None, key: str) -> tuple[str, str]:
         s = s.summary
     if s is None or math.isnan(s.mean):
         return "–", ""
-    d = DECIMALS.get(key, 3)
+    d = DECIMALS.get(key.partition("@")[0], 3)
     ci = "" if math.isnan(s.ci95) else f"{s.ci95:.{d}f}"
     return f"{s.mean:.{d}f}", ci
 
@@ -233,7 +244,7 @@ def _is_best(t: Table, col: Column, row: str) -> bool:
     best = t.best(col)
     if best is None or not _rankable(t, col, row):
         return False
-    d = DECIMALS.get(col.key, 3)
+    d = DECIMALS.get(col.key.partition("@")[0], 3)
     return round(t.cells[row][col.key].mean, d) == round(best, d)
 
 
@@ -254,7 +265,7 @@ def notes(t: Table) -> list[str]:
             why.append(f"failed on {len(cell.failed)} ({', '.join(cell.failed)})")
         if cell.missing:
             why.append(f"not computed on {len(cell.missing)} ({', '.join(cell.missing)})")
-        out.append(f"{row} {TITLES.get(col.key, col.key)}: {'; '.join(why)}")
+        out.append(f"{row} {metric_title(col.key)}: {'; '.join(why)}")
     if out:
         out.insert(0, f"{MARK} mean over fewer clips than the column's (n = clips with a value / clips covered); "
                       "never bold:")
@@ -295,7 +306,7 @@ def _latex_escape(s: str) -> str:
 
 def to_latex(t: Table) -> str:
     arrows = {"lower": r"$\downarrow$", "higher": r"$\uparrow$"}
-    cols = " & ".join(f"{TITLES.get(c.key, _latex_escape(c.key))} {arrows[c.direction]}" for c in t.columns)
+    cols = " & ".join(f"{_latex_escape(metric_title(c.key))} {arrows[c.direction]}" for c in t.columns)
     out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "c" * len(t.columns) + "}", r"\toprule",
            f"Vocoder & {cols} \\\\", r"\midrule"]
     for r in t.rows:

@@ -155,3 +155,19 @@ def test_latex_escapes_names_in_cells_and_notes(tmp_path):
     tex = to_latex(build_tables(s)[0])
     assert r"my\_voc & " in tex and r"x\$ & " in tex
     assert r"x\$ MR-STFT: failed on 1 (50\%\_\{mix\})" in tex and r"$\pm$" in tex
+
+def test_metric_variants_get_their_own_titled_column(tmp_path):
+    """``mrstft`` and ``mrstft@discoder`` are different computations: two columns, the variant in the header."""
+    s = ResultsStore.create(tmp_path / "run")
+    s.set_meta("config", {"vocoders": ["good"], "metrics": ["mrstft", "mrstft@discoder", "mrmel@dac"]})
+    s.put_clip("c0", dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+    s.put_score("good", "c0", "mrstft", 1.0, {"direction": "lower", "metric": "mrstft"})
+    s.put_score("good", "c0", "mrstft@discoder", 0.5, {"direction": "lower", "metric": "mrstft@discoder",
+                                                       "variant": "discoder"})
+    s.put_score("good", "c0", "mrmel@dac", 2.0, {"direction": "lower", "metric": "mrmel@dac", "variant": "dac"})
+    t = build_tables(s)[0]
+    assert [c.key for c in t.columns] == ["mrstft", "mrstft@discoder", "mrmel@dac"]
+    assert t.cells["good"]["mrstft"].mean == 1.0 and t.cells["good"]["mrstft@discoder"].mean == 0.5
+    md = to_markdown(t)
+    assert "| Vocoder | MR-STFT ↓ | MR-STFT (DisCoder) ↓ | MR-MEL (DAC) ↓ |" in md
+    assert "MR-STFT (DisCoder) $\\downarrow$ & MR-MEL (DAC) $\\downarrow$" in to_latex(t)
