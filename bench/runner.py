@@ -22,6 +22,7 @@ from bench.environment import code_provenance, environment, resolve_device
 from bench.errors import AudioError, BenchError, MissingWeightsError
 from bench.metrics.base import Metric
 from bench.metrics.registry import metric_registry
+from bench.params import validate_params
 from bench.references import Reference, load_or_prepare
 from bench.results.lock import RunLock
 from bench.results.store import ResultsStore
@@ -113,7 +114,9 @@ def load_options(entry: VocoderEntry, cfg: RunConfig, device: str) -> LoadOption
         if not res.ready:
             raise MissingWeightsError(missing_message(entry.name, entry.weights, res))
         weights_path = str(res.path)
-    params = {**entry.default_params, **cfg.vocoder_params.get(entry.name, {})}
+    # checked here too (the CLI checks before creating --out): RunConfig also comes from Python code
+    given = validate_params(entry.name, entry.params, cfg.vocoder_params.get(entry.name, {}))
+    params = {**entry.default_params, **given}
     dev = device if entry.gpu_capable else "cpu"
     # --precision only reaches vocoders whose output depends on it; the others run as they always do
     precision = cfg.precision if entry.uses_precision else "fp32"
@@ -224,9 +227,11 @@ def run(cfg: RunConfig) -> RunSummary:
         pooled = [me.name for me in metric_entries if me.process_safe]
         workers = cfg.jobs if cfg.jobs is not None else (1 if (os.cpu_count() or 1) >= 2 and pooled else 0)
         metric_timings: dict[str, float] = {}
-        with tqdm(total=len(refs), desc="metrics", unit="clip", disable=not cfg.progress) as bar:
+        # One unit per (clip, metric), so a long clip shows progress metric by metric.
+        with tqdm(total=len(refs) * len(metrics), desc="metrics", unit="clip×metric",
+                  disable=not cfg.progress) as bar:
             stats = score_all(store, refs, names, metrics, pooled=pooled, workers=workers, progress=bar.update,
-                              timings=metric_timings)
+                              status=bar.set_postfix_str, timings=metric_timings)
         timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
         store.set_meta("last_timings", timings)
         return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings)

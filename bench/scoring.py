@@ -104,11 +104,17 @@ class Scorer:
     Args:
         metrics: metric instances by name (used in this process).
         pooled: names of metrics to run in ``workers`` worker processes instead (0 workers = all in-process).
+        progress: called with the number of (clip, metric) units just finished (values stored, or nothing was
+            missing), so that progress moves inside a clip, metric by metric, not only between clips.
+        status: called with "METRIC on CLIP" before each in-process computation (shown beside the progress bar).
     """
 
     def __init__(self, store: ResultsStore, vocoders: Sequence[str], metrics: dict[str, Metric],
-                 pooled: Sequence[str] = (), workers: int = 0, timings: dict[str, float] | None = None) -> None:
+                 pooled: Sequence[str] = (), workers: int = 0, timings: dict[str, float] | None = None,
+                 progress: Callable[[int], None] | None = None, status: Callable[[str], None] | None = None) -> None:
         self.store, self.vocoders, self.metrics = store, list(vocoders), metrics
+        self._progress = progress or (lambda n: None)
+        self._status = status or (lambda text: None)
         self.pooled = set(pooled) if workers > 0 else set()
         self.workers = workers
         self.timings = timings if timings is not None else {}
@@ -176,12 +182,16 @@ class Scorer:
         return jobs
 
     def score(self, ref: Reference) -> None:
-        for job in self.jobs(ref):
+        jobs = self.jobs(ref)
+        if len(jobs) < len(self.metrics):  # metrics with nothing missing for this clip are done already
+            self._progress(len(self.metrics) - len(jobs))
+        for job in jobs:
             if job.metric in self.pooled:
                 fut = self._pool.submit(_compute_in_worker, job.metric, self.metrics[job.metric].device, ref.audio,
                                         ref.sample_rate, ref.clip.domain, job.degraded)
                 self._pending.append((job, fut, time.perf_counter()))
             else:
+                self._status(f"{job.metric} on {job.clip_id}")
                 self._store(job, compute(self.metrics[job.metric], ref.audio, ref.sample_rate, ref.clip.domain,
                                          job.degraded))
         self.drain(wait=False)
@@ -213,15 +223,18 @@ class Scorer:
                 continue
             self.store.put_score(v, job.clip_id, job.metric, float(value), job.variant, seconds=seconds + share)
             self.stats.computed += 1
+        self._progress(1)
 
 
 def score_all(store: ResultsStore, refs: Sequence[Reference], vocoders: Sequence[str], metrics: dict[str, Metric],
               *, pooled: Sequence[str] = (), workers: int = 0, progress: Callable[[int], None] | None = None,
-              timings: dict[str, float] | None = None) -> ScoreStats:
-    """Compute and store every missing value of ``refs`` x ``vocoders`` x ``metrics``."""
-    with Scorer(store, vocoders, metrics, pooled=pooled, workers=workers, timings=timings) as scorer:
+              status: Callable[[str], None] | None = None, timings: dict[str, float] | None = None) -> ScoreStats:
+    """Compute and store every missing value of ``refs`` x ``vocoders`` x ``metrics``.
+
+    ``progress`` counts (clip, metric) units: ``len(refs) * len(metrics)`` in all (see :class:`Scorer`).
+    """
+    with Scorer(store, vocoders, metrics, pooled=pooled, workers=workers, timings=timings, progress=progress,
+                status=status) as scorer:
         for ref in refs:
             scorer.score(ref)
-            if progress:
-                progress(1)
     return scorer.stats

@@ -298,3 +298,16 @@ def test_second_run_on_a_locked_folder_stops_in_one_line(songs, tmp_path, capsys
     summary = run(_small(songs, out))
     assert summary.scores.computed == 2 * 2 * 2
     assert (out / "run.lock").read_text() == ""  # released by the run that held it
+
+
+def test_vocoder_parameters_are_checked_for_python_callers_too(tmp_path, audio_folder):
+    """RunConfig built in Python gets the CLI's parameter checks, before any work."""
+    out = tmp_path / "run"
+    for params, says in [({"iterations": -5}, "griffinlim.iterations: must be an integer >= 0"),
+                         ({"iters": 5}, "griffinlim.iters: unknown parameter")]:
+        cfg = RunConfig(out=out, dataset="folder", dataset_options={"path": str(audio_folder), "domain": "music"},
+                        vocoders=["griffinlim"], metrics=["mrstft"], device="cpu", progress=False,
+                        vocoder_params={"griffinlim": params})
+        with pytest.raises(BenchError, match=says):
+            run(cfg)
+        assert not out.exists()

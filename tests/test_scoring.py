@@ -104,3 +104,36 @@ def test_interrupted_scorer_stops_its_busy_workers_at_once(tmp_path):
             raise KeyboardInterrupt
     assert time.monotonic() - started < 15
     store.close()
+
+
+def test_progress_moves_metric_by_metric_inside_a_clip(tmp_path, music):
+    """A long clip shows progress per metric (was: one step per clip, after all its metrics)."""
+    from bench.scoring import score_all
+
+    store = ResultsStore.create(tmp_path / "run")
+    x = music(0.5)
+    refs = []
+    for cid in ("c1", "c2"):
+        store.put_clip(cid, dataset="d", domain="music", path="", offset=0, duration=0.5, sha256="")
+        save_audio(store.audio_path("a", cid), x * 0.5, 44100)
+        store.put_render("a", cid, sample_rate=44100, n_samples=x.size, sha256="", native_sample_rate=44100,
+                         length_diff=0, rtf=None, seconds=None, device="cpu", precision="fp32", batch_size=1,
+                         config_hash="k")
+        refs.append(Reference(Clip(cid, "music", ""), x, 44100))
+
+    class Other(Counting):
+        name = "other"
+
+    metrics = {"counting": Counting(), "other": Other()}
+    seen: list[tuple[int, int]] = []  # (units reported so far, values stored at that moment)
+    status: list[str] = []
+
+    def progress(n: int) -> None:
+        seen.append((sum(k for k, _ in seen[-1:]) + n if seen else n, len(store.scores())))
+
+    score_all(store, refs, ["a"], metrics, progress=progress, status=status.append)
+    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]  # one step per (clip, metric), as each value is stored
+    assert status == ["counting on c1", "other on c1", "counting on c2", "other on c2"]
+    seen.clear()
+    score_all(store, refs, ["a"], metrics, progress=progress)  # nothing missing: each clip counts its metrics
+    assert [n for n, _ in seen] == [2, 4]
