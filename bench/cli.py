@@ -448,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--path", help="dataset directory (folder dataset, or a standard set's location)")
     r.add_argument("--domain", choices=["music", "speech"],
                    help="folder: domain of the files (required); others: only this domain")
-    r.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="extra dataset argument")
+    r.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                   help="extra dataset argument, e.g. duration=SECONDS or offset=SECONDS for the folder dataset "
+                        "(clips longer than 60 s are skipped with that hint: CDPAM and ViSQOL hold a whole clip "
+                        "in memory)")
     r.add_argument("--seed", type=int, default=None, help="dataset clip selection seed")
     r.add_argument("--clip-seconds", type=_positive_float, default=None,
                    help="clip length where the dataset cuts excerpts")
