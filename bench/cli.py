@@ -69,8 +69,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         vocoders=_csv(args.vocoders) if args.vocoders else None, metrics=_csv(args.metrics), limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
         batch_size=args.batch_size, jobs=args.jobs, loudness_lufs=loud, weights=_key_values(args.weights, "--weights"),
-        models_dir=args.models_dir, vocoder_params=_vocoder_params(args.set), progress=not args.quiet)
+        models_dir=args.models_dir, vocoder_params=_vocoder_params(args.set), progress=not args.quiet,
+        renders=_key_values(args.renders, "--renders"))
     summary = run(cfg)
+    for rep in summary.renders_reports:
+        for line in rep.lines():
+            print(line, file=sys.stderr)
     for clip_id, reason in summary.clips_failed:
         print(f"skipped clip {clip_id}: {reason}", file=sys.stderr)
     for voc, clip_id, reason in summary.render_failures:
@@ -86,6 +90,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         paths = write_tables(tables, cfg.out)
     print("\n".join(to_markdown(t) for t in tables))
     print(f"tables: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    from bench.export_references import export_references
+
+    rows = export_references(Path(args.run), Path(args.out), args.sample_rate)
+    print(f"references: {len(rows)} clips in {args.out} (manifest.json, manifest.csv)")
     return 0
 
 
@@ -295,7 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="VOCODER.PARAM=VALUE",
                    help="vocoder parameter, e.g. griffinlim.iterations=64")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--renders", action="append", metavar="NAME=DIR",
+                   help="add system NAME read from a folder of its outputs (<clip id>.wav, see `bench references`)")
     r.set_defaults(func=cmd_run)
+
+    rf = sub.add_parser("references", help="write a run's reference clips as evaluated, to render with your own code")
+    rf.add_argument("run")
+    rf.add_argument("--out", required=True, help="folder for <clip id>.wav files and manifest.json/csv")
+    rf.add_argument("--sample-rate", type=int, default=None, help="rate of the files (default: the evaluation rate)")
+    rf.set_defaults(func=cmd_references)
 
     t = sub.add_parser("table", help="render the result tables of a run from its store")
     t.add_argument("run")

@@ -21,6 +21,7 @@ from bench.environment import code_provenance, environment, resolve_device
 from bench.errors import AudioError, BenchError, MissingWeightsError
 from bench.metrics.base import Metric
 from bench.metrics.registry import metric_registry
+from bench.prerendered import FolderReport, import_folder, parse_renders
 from bench.references import Reference, load_or_prepare
 from bench.results.lock import RunLock
 from bench.results.store import ResultsStore
@@ -57,6 +58,8 @@ class RunConfig:
     models_dir: str | None = None
     vocoder_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
+    #: pre-rendered systems: name -> folder of their outputs (bench.prerendered)
+    renders: dict[str, str] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -76,6 +79,7 @@ class RunSummary:
     render_failures: list[tuple[str, str, str]]
     scores: ScoreStats
     timings: dict[str, float]
+    renders_reports: list[FolderReport] = field(default_factory=list)
 
 
 def ready_vocoders(models_dir: Path | None = None, weights: dict[str, str] | None = None) -> list[str]:
@@ -138,6 +142,7 @@ def run(cfg: RunConfig) -> RunSummary:
     models_dir = Path(cfg.models_dir) if cfg.models_dir else None
     names = cfg.vocoders if cfg.vocoders is not None else ready_vocoders(models_dir, cfg.weights)
     entries = [vreg.get(n) for n in names]
+    folders = parse_renders(cfg.renders, vreg.names())
     # On CPU, batching measured slower per clip (benchmarks/vocoder_speed.py): convolutions are compute-bound.
     batch_size = cfg.batch_size or (8 if device.startswith("cuda") else 1)
     # Fail fast, in one line, before any audio is touched.
@@ -154,7 +159,8 @@ def run(cfg: RunConfig) -> RunSummary:
         _check_compatible(store, cfg)
         old = store.config()
         record = cfg.record()
-        record["vocoders"] = list(dict.fromkeys([*names, *(old.get("vocoders") or [])]))
+        record["vocoders"] = list(dict.fromkeys([*names, *folders, *(old.get("vocoders") or [])]))
+        record["renders"] = {**(old.get("renders") or {}), **{n: str(p) for n, p in folders.items()}}
         record["metrics"] = list(dict.fromkeys([*(old.get("metrics") or []), *cfg.metrics]))
         # what this command set; each render and value keeps its own provenance (store.provenance())
         record["vocoder_params"] = {**(old.get("vocoder_params") or {}),
@@ -207,6 +213,15 @@ def run(cfg: RunConfig) -> RunSummary:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
+        # 2b. pre-rendered systems: read, checked and aligned like a vocoder's output
+        reports = []
+        for fname, folder in folders.items():
+            rep = import_folder(store, fname, folder, refs, dataset.describe().get("path"))
+            store.set_meta("renders_folders", {**store.get_meta("renders_folders", {}), fname: rep.as_dict()})
+            rendered[fname] = rep.stored + rep.reused
+            reports.append(rep)
+        names = [*names, *folders]
+
         # 3. metrics, reference-side work once per clip
         metrics: dict[str, Metric] = {}
         for me in metric_entries:
@@ -219,4 +234,4 @@ def run(cfg: RunConfig) -> RunSummary:
                               timings=metric_timings)
         timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
         store.set_meta("last_timings", timings)
-        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings)
+        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings, reports)
