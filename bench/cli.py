@@ -169,7 +169,8 @@ def cmd_vocoders(args: argparse.Namespace) -> int:
                 how = e.weights.how_to_get or (f"bench weights fetch {e.name}" if e.weights.repo_id else "")
                 status = "missing weights"
                 detail = f"looked in: {'; '.join(res.searched)}" + (f" | get: {how}" if how else "")
-        print(f"{e.name:22s} {e.sample_rate:6d} Hz  {status:15s} {e.description}")
+        print(f"{e.name:22s} {e.sample_rate:6d} Hz  {status:15s} {e.description}"
+              + (f" [{reg.origins[e.name]}]" if e.name in reg.origins else ""))
         if args.verbose or e.weights is not None:
             print(f"{'':22s} {detail}")
     for name, why in reg.unavailable.items():
@@ -185,7 +186,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         arrow = "↓" if e.direction == "lower" else "↑"
         ref = "full-reference" if e.needs_reference else "no-reference"
         print(f"{e.name:8s} {arrow} perfect={e.perfect:<6g} {'GPU' if e.gpu_capable else 'CPU'} {ref}  {e.description}"
-              + (f" [{e.cost}]" if e.cost else ""))
+              + (f" [{e.cost}]" if e.cost else "") + (f" [{reg.origins[e.name]}]" if e.name in reg.origins else ""))
     for name, why in reg.unavailable.items():
         print(f"{name:8s}   unavailable: {why}")
     return 0
@@ -199,7 +200,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     reg = dataset_registry()
     if args.action == "list":
         for e in reg:
-            print(f"{e.name:12s} {'/'.join(e.domains):13s} {e.description}")
+            print(f"{e.name:12s} {'/'.join(e.domains):13s} {e.description}"
+                  + (f" [{reg.origins[e.name]}]" if e.name in reg.origins else ""))
+        for name, why in reg.unavailable.items():
+            print(f"{name:12s} {'':13s} unavailable: {why}")
         return 0
     if not args.name:
         raise BenchError(f"bench datasets {args.action} needs a dataset name ({', '.join(reg.names())})")

@@ -21,6 +21,7 @@ from bench.environment import code_provenance, environment, resolve_device
 from bench.errors import AudioError, BenchError, MissingWeightsError
 from bench.metrics.base import Metric
 from bench.metrics.registry import metric_registry
+from bench.plugins import resolve_vocoder
 from bench.prerendered import FolderReport, import_folder, parse_renders
 from bench.references import Reference, load_or_prepare
 from bench.results.lock import RunLock
@@ -141,8 +142,11 @@ def run(cfg: RunConfig) -> RunSummary:
     vreg, mreg = vocoder_registry(), metric_registry()
     models_dir = Path(cfg.models_dir) if cfg.models_dir else None
     names = cfg.vocoders if cfg.vocoders is not None else ready_vocoders(models_dir, cfg.weights)
-    entries = [vreg.get(n) for n in names]
-    folders = parse_renders(cfg.renders, vreg.names())
+    # a name may be module.path:ClassName (a Vocoder subclass on the Python path, bench.plugins)
+    requested = list(names)
+    entries = [resolve_vocoder(vreg, n) for n in requested]
+    names = [e.name for e in entries]
+    folders = parse_renders(cfg.renders, [*vreg.names(), *names])
     # On CPU, batching measured slower per clip (benchmarks/vocoder_speed.py): convolutions are compute-bound.
     batch_size = cfg.batch_size or (8 if device.startswith("cuda") else 1)
     # Fail fast, in one line, before any audio is touched.
@@ -160,6 +164,11 @@ def run(cfg: RunConfig) -> RunSummary:
         old = store.config()
         record = cfg.record()
         record["vocoders"] = list(dict.fromkeys([*names, *folders, *(old.get("vocoders") or [])]))
+        # where each plugin vocoder and metric of this command came from
+        plugins = {e.name: f"class {n}" if ":" in n else vreg.origin(e.name)
+                   for e, n in zip(entries, requested) if ":" in n or e.name in vreg.origins}
+        plugins.update({m: mreg.origins[m] for m in cfg.metrics if m in mreg.origins})
+        record["plugins"] = {**(old.get("plugins") or {}), **plugins}
         record["renders"] = {**(old.get("renders") or {}), **{n: str(p) for n, p in folders.items()}}
         record["metrics"] = list(dict.fromkeys([*(old.get("metrics") or []), *cfg.metrics]))
         # what this command set; each render and value keeps its own provenance (store.provenance())

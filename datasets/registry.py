@@ -19,4 +19,6 @@ BUILTIN_MODULES = (
 
 @functools.lru_cache(maxsize=1)
 def dataset_registry() -> Registry[DatasetEntry]:
-    return collect("dataset", BUILTIN_MODULES)
+    from bench.plugins import add_plugins  # datasets of other packages (entry points), after the built-in ones
+
+    return add_plugins(collect("dataset", BUILTIN_MODULES), DatasetEntry)
