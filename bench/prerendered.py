@@ -108,11 +108,13 @@ def audio_files(folder: Path) -> dict[str, list[Path]]:
 
 def clip_keys(ref: Reference, dataset_root: str | None) -> list[str]:
     """Names a clip's render may have (without extension): its id, and its source path relative to the
-    dataset root when the source lies under it."""
+    dataset root (a folder, or a manifest file's folder) when the source lies under it."""
     keys = [ref.clip.id]
     if dataset_root:
+        root = Path(dataset_root).resolve()
+        root = root.parent if root.is_file() else root  # a manifest file: paths relative to its folder
         try:
-            rel = Path(ref.clip.path).resolve().relative_to(Path(dataset_root).resolve())
+            rel = Path(ref.clip.path).resolve().relative_to(root)
         except (ValueError, OSError):
             rel = None
         if rel is not None:

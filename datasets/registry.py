@@ -9,6 +9,7 @@ from bench_datasets.base import DatasetEntry
 
 BUILTIN_MODULES = (
     "bench_datasets.folder",
+    "bench_datasets.manifest",
     "bench_datasets.demo",
     "bench_datasets.musdb",
     "bench_datasets.jamendo",

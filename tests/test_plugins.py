@@ -175,3 +175,31 @@ def test_module_class_vocoder(tmp_path, clips, monkeypatch):
         assert level == pytest.approx(-6.02, abs=0.1)
         assert s.config()["plugins"] == {"halfgain": "class my_models:HalfGain"}
         assert s.config()["vocoders"][:2] == ["reference", "halfgain"]
+
+
+def test_dataset_plugin(monkeypatch, tmp_path, clips):
+    from bench_datasets.base import Clip, Dataset, DatasetEntry
+
+    class Theirs(Dataset):
+        name = "theirs"
+
+        def __init__(self, **_):
+            pass
+
+        def clips(self):
+            return [Clip(id="only", domain="speech", path=str(clips / "song0.wav"))]
+
+    entry = DatasetEntry(name="theirs", description="a plugin dataset", factory=Theirs)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [
+        _EP("theirs", "their_pkg.data:ENTRY", lambda: entry)] if group == "vocoder_bench.datasets" else [])
+    _clear_registries()
+    try:
+        out = tmp_path / "run"
+        run(RunConfig(out=out, dataset="theirs", vocoders=["reference"], metrics=["mrstft"], device="cpu",
+                      progress=False, jobs=0))
+        with ResultsStore.open(out) as s:
+            assert [(c["clip_id"], c["domain"]) for c in s.clips()] == [("only", "speech")]
+        assert "plugin theirs = their_pkg.data:ENTRY" in dataset_registry().origin("theirs")
+    finally:
+        monkeypatch.undo()
+        _clear_registries()

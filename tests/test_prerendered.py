@@ -152,3 +152,19 @@ def test_references_without_run_is_one_line(tmp_path, capsys):
     assert main(["references", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench: error:") and "\n" not in err
+
+
+def test_match_by_relative_path(tmp_path):
+    root = tmp_path / "data"
+    refs = [Reference(Clip(id="sub_x", domain="music", path=str(root / "sub" / "x.wav")), music_like(1.0), 44100)]
+    d = tmp_path / "r"
+    (d / "sub").mkdir(parents=True)
+    sf.write(d / "sub" / "x.flac", refs[0].audio, 44100, subtype="PCM_24")
+    with ResultsStore.create(tmp_path / "run") as store:
+        assert import_folder(store, "a", d, refs, str(root)).stored == 1  # a folder dataset's root
+        manifest = root / "list.csv"
+        root.mkdir()
+        manifest.write_text("path,domain\nsub/x.wav,music\n")
+        rep = import_folder(store, "b", d, refs, str(manifest))  # a manifest: paths relative to its folder
+        assert rep.stored == 1 and not rep.unmatched
+        assert import_folder(store, "c", d, refs, None).missing == ["sub_x"]  # by id only: "sub_x" != "sub/x"
