@@ -262,4 +262,7 @@ def import_folder(store: ResultsStore, name: str, folder: Path, refs: Sequence[R
             levels.append(rms_dbfs(x) - rms_dbfs(r.audio))
     if levels:
         report.level_diff_db = float(np.median(levels))
+        if abs(report.level_diff_db) > WARN_LEVEL_DIFF_DB:  # kept with the failures, so the report shows it
+            store.put_failure("renders", f"folder is {report.level_diff_db:+.1f} dB from the references (median RMS "
+                              f"difference over {len(levels)} files)", vocoder=name)
     return report

@@ -129,6 +129,8 @@ def test_quieter_folder_is_reported(tmp_path):
         sf.write(d / f"{r.clip.id}.wav", r.audio * 10 ** (-3 / 20), 44100, subtype="FLOAT")
     with ResultsStore.create(tmp_path / "run") as store:
         rep = import_folder(store, "quiet", d, refs)
+        assert [f["error"] for f in store.failures() if f["stage"] == "renders"] == [
+            "folder is -3.0 dB from the references (median RMS difference over 2 files)"]
     assert rep.stored == 2 and rep.level_diff_db == pytest.approx(-3.0, abs=0.01)
     assert any("-3.0 dB from the references" in line for line in rep.lines())
 
