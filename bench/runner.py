@@ -27,7 +27,7 @@ from bench.references import Reference, load_or_prepare
 from bench.results.lock import RunLock
 from bench.results.store import ResultsStore
 from bench.scoring import ScoreStats, score_all
-from bench.synthesis import is_current, render, render_spec
+from bench.synthesis import RenderResult, is_current, render, render_spec
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.registry import VocoderEntry, vocoder_registry
 from bench.vocoders.weights import missing_message, resolve
@@ -124,6 +124,18 @@ def load_options(entry: VocoderEntry, cfg: RunConfig, device: str) -> LoadOption
     return LoadOptions(device=dev, precision=precision, weights_path=weights_path, params=params)
 
 
+def _load(entry: VocoderEntry, opts: LoadOptions) -> Any:
+    """``entry.factory(opts)``, or the one-line reason it failed: a plugin's (or a weight file's) error costs
+    that vocoder's clips, not the run. BenchError (already one line, e.g. missing weights) still stops the run."""
+    try:
+        return entry.factory(opts)
+    except BenchError:
+        raise
+    except Exception as err:
+        text = str(err).strip().splitlines()
+        return f"cannot load {entry.name}: {type(err).__name__}" + (f": {text[0]}" if text else "")
+
+
 def _check_compatible(store: ResultsStore, cfg: RunConfig) -> None:
     """A run directory holds one dataset/reference definition; vocoders and metrics may be added to it."""
     old = store.config()
@@ -212,7 +224,14 @@ def run(cfg: RunConfig) -> RunSummary:
             with tqdm(total=len(refs), initial=len(refs) - len(pending), desc=f"synth {e.name}", unit="clip",
                       disable=not cfg.progress) as bar:
                 if pending:
-                    vocoder = e.factory(opts)
+                    vocoder = _load(e, opts)
+                if isinstance(vocoder, str):  # it does not load: each of its clips fails with the reason
+                    results = []
+                    for r in pending:
+                        store.put_failure("synthesis", vocoder, vocoder=e.name, clip_id=r.clip.id)
+                        results.append(RenderResult(r.clip.id, False, vocoder))
+                    bar.update(len(pending))
+                elif pending:
                     results = render(store, spec, vocoder, pending, batch_size=batch_size, progress=bar.update)
             rendered[e.name] = sum(r.ok for r in results)
             render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]
@@ -234,8 +253,15 @@ def run(cfg: RunConfig) -> RunSummary:
         # 3. metrics, reference-side work once per clip
         metrics: dict[str, Metric] = {}
         for me in metric_entries:
-            metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
-        pooled = [me.name for me in metric_entries if me.process_safe]
+            try:
+                metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
+            except BenchError:
+                raise
+            except Exception as err:  # a plugin metric that does not build costs its values only
+                text = str(err).strip().splitlines()
+                store.put_failure("metric", f"cannot build {me.name}: {type(err).__name__}"
+                                  + (f": {text[0]}" if text else ""), metric=me.name)
+        pooled = [me.name for me in metric_entries if me.process_safe and me.name in metrics]
         workers = cfg.jobs if cfg.jobs is not None else (1 if (os.cpu_count() or 1) >= 2 and pooled else 0)
         metric_timings: dict[str, float] = {}
         with tqdm(total=len(refs), desc="metrics", unit="clip", disable=not cfg.progress) as bar:

@@ -151,6 +151,11 @@ def test_module_class_vocoder(tmp_path, clips, monkeypatch):
 
         class NotAVocoder:
             sample_rate = 1
+
+        class Broken(HalfGain):
+            """Its model file is missing."""
+            def __init__(self, options):
+                raise FileNotFoundError("my_model.ckpt")
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     reg = vocoder_registry()
@@ -163,8 +168,8 @@ def test_module_class_vocoder(tmp_path, clips, monkeypatch):
             resolve_vocoder(reg, spec)
     out = tmp_path / "run"
     run(RunConfig(out=out, dataset="folder", dataset_options={"path": str(clips), "domain": "music"},
-                  vocoders=["reference", "my_models:HalfGain"], metrics=["mrstft"], device="cpu", progress=False,
-                  jobs=0))
+                  vocoders=["reference", "my_models:HalfGain", "my_models:Broken"], metrics=["mrstft"], device="cpu",
+                  progress=False, jobs=0))
     with ResultsStore.open(out) as s:
         renders = s.renders("halfgain")
         assert len(renders) == 2 and all(r["native_sample_rate"] == 22050 for r in renders)
@@ -173,7 +178,11 @@ def test_module_class_vocoder(tmp_path, clips, monkeypatch):
         # half the amplitude after a 44.1 -> 22.05 -> 44.1 kHz round trip: -6.02 dB within resampling error
         level = 20 * np.log10(np.sqrt(np.mean(x ** 2)) / np.sqrt(np.mean(ref ** 2)))
         assert level == pytest.approx(-6.02, abs=0.1)
-        assert s.config()["plugins"] == {"halfgain": "class my_models:HalfGain"}
+        assert s.config()["plugins"] == {"halfgain": "class my_models:HalfGain", "broken": "class my_models:Broken"}
+        # a vocoder that does not load fails its clips with the reason; the others are scored
+        assert {f["clip_id"]: f["error"] for f in s.failures() if f["vocoder"] == "broken"} == {
+            c: "cannot load broken: FileNotFoundError: my_model.ckpt" for c in ("song0", "song1")}
+        assert {r["vocoder"] for r in s.scores()} == {"reference", "halfgain"}
         assert s.config()["vocoders"][:2] == ["reference", "halfgain"]
 
 
@@ -200,6 +209,28 @@ def test_dataset_plugin(monkeypatch, tmp_path, clips):
         with ResultsStore.open(out) as s:
             assert [(c["clip_id"], c["domain"]) for c in s.clips()] == [("only", "speech")]
         assert "plugin theirs = their_pkg.data:ENTRY" in dataset_registry().origin("theirs")
+    finally:
+        monkeypatch.undo()
+        _clear_registries()
+
+
+def test_metric_plugin_that_does_not_build(monkeypatch, tmp_path, clips):
+    from bench.metrics.base import MetricEntry
+
+    def factory(device="cpu"):
+        raise RuntimeError("model download needed")
+
+    entry = MetricEntry(name="theirs", factory=factory, direction="lower", description="x", perfect=0.0)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [
+        _EP("theirs", "their_pkg.m:ENTRY", lambda: entry)] if group == "vocoder_bench.metrics" else [])
+    _clear_registries()
+    try:
+        out = tmp_path / "run"
+        run(RunConfig(out=out, dataset="folder", dataset_options={"path": str(clips), "domain": "music"},
+                      vocoders=["reference"], metrics=["mrstft", "theirs"], device="cpu", progress=False, jobs=0))
+        with ResultsStore.open(out) as s:
+            assert {r["metric"] for r in s.scores()} == {"mrstft"} and len(s.scores()) == 2
+            assert [f["error"] for f in s.failures()] == ["cannot build theirs: RuntimeError: model download needed"]
     finally:
         monkeypatch.undo()
         _clear_registries()
