@@ -56,7 +56,8 @@ def add_plugins(reg: Registry, entry_type: type, group: str | None = None) -> Re
                                             f"(see docs/plugins.md)")
                 continue
             if e.name in reg:
-                reg.unavailable[f"{e.name} ({ep.name})"] = f"{where}: name {e.name!r} is already taken ({reg.origin(e.name)})"
+                reg.unavailable[f"{e.name} ({ep.name})"] = (f"{where}: name {e.name!r} is already taken "
+                                                            f"({reg.origin(e.name)})")
                 continue
             reg.add(e)
             reg.origins[e.name] = where

@@ -34,8 +34,8 @@ from bench.audio.io import AUDIO_EXTENSIONS
 from bench.errors import BenchError
 from bench.references import Reference
 from bench.results.store import ResultsStore
-from bench.synthesis import _sha256_file, is_current, render_key
-from bench_datasets.base import sha256_samples
+from bench.synthesis import is_current, render_key
+from bench_datasets.base import sha256_file, sha256_samples
 
 #: A render whose length (after resampling to the reference's rate) differs from the reference's by more than
 #: this is refused: vocoders differ from their input by a few frames (up to ~4 hops of 512-1024 samples).
@@ -227,7 +227,7 @@ def import_folder(store: ResultsStore, name: str, folder: Path, refs: Sequence[R
             _drop(store, name, cid)
             store.put_failure("synthesis", why, vocoder=name, clip_id=cid)
             continue
-        sha = _sha256_file(path)
+        sha = sha256_file(path)
         try:
             file_sr = int(sf.info(str(path)).samplerate)
         except Exception:
