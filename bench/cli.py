@@ -130,6 +130,7 @@ def _checked_run_options(args: argparse.Namespace) -> tuple[list[str] | None, li
     vocoder that needs none, and settings for a vocoder that is not part of the run.
     """
     from bench.params import validate_params
+    from bench.plugins import resolve_vocoder
     from bench.vocoders.registry import vocoder_registry
 
     vocoders = _names(args.vocoders, "--vocoders")
@@ -137,7 +138,7 @@ def _checked_run_options(args: argparse.Namespace) -> tuple[list[str] | None, li
     _require_folder_domain(args.dataset, args)
     reg = vocoder_registry()
     for name in vocoders or []:
-        reg.get(name)
+        resolve_vocoder(reg, name)  # a registered name, or module.path:ClassName
 
     weights = _key_values(args.weights, "--weights")
     ready: list[str] | None = None
@@ -197,8 +198,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         vocoders=vocoders, metrics=metrics, limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
         batch_size=args.batch_size, jobs=args.jobs, loudness_lufs=args.loudness, weights=weights,
-        models_dir=args.models_dir, vocoder_params=params, progress=not args.quiet)
+        models_dir=args.models_dir, vocoder_params=params, progress=not args.quiet,
+        renders=_key_values(args.renders, "--renders"))
     summary = run(cfg)
+    for rep in summary.renders_reports:
+        for line in rep.lines():
+            print(line, file=sys.stderr)
     for clip_id, reason in summary.clips_failed:
         print(f"skipped clip {clip_id}: {reason}", file=sys.stderr)
     for voc, clip_id, reason in summary.render_failures:
@@ -214,6 +219,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         paths = write_tables(tables, cfg.out)
     print("\n".join(to_markdown(t) for t in tables))
     print(f"tables: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    from bench.export_references import export_references
+
+    rows = export_references(Path(args.run), Path(args.out), args.sample_rate)
+    print(f"references: {len(rows)} clips in {args.out} (manifest.json, manifest.csv)")
     return 0
 
 
@@ -286,7 +299,8 @@ def cmd_vocoders(args: argparse.Namespace) -> int:
                 how = e.weights.how_to_get or (f"bench weights fetch {e.name}" if e.weights.repo_id else "")
                 status = "missing weights"
                 detail = f"looked in: {'; '.join(res.searched)}" + (f" | get: {how}" if how else "")
-        print(f"{e.name:22s} {e.sample_rate:6d} Hz  {status:15s} {e.description}")
+        print(f"{e.name:22s} {e.sample_rate:6d} Hz  {status:15s} {e.description}"
+              + (f" [{reg.origins[e.name]}]" if e.name in reg.origins else ""))
         if args.verbose or e.weights is not None:
             print(f"{'':22s} {detail}")
         if args.verbose:
@@ -312,7 +326,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         arrow = "↓" if e.direction == "lower" else "↑"
         ref = "full-reference" if e.needs_reference else "no-reference"
         print(f"{e.name:{width}s} {arrow} perfect={e.perfect:<6g} {'GPU' if e.gpu_capable else 'CPU'} {ref}  "
-              f"{e.description}" + (f" [{e.cost}]" if e.cost else ""))
+              f"{e.description}" + (f" [{e.cost}]" if e.cost else "")
+              + (f" [{reg.origins[e.name]}]" if e.name in reg.origins else ""))
         if e.source:
             print(f"{'':{width}s}   source: {e.source}")
     for name, why in reg.unavailable.items():
@@ -328,7 +343,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     reg = dataset_registry()
     if args.action == "list":
         for e in reg:
-            print(f"{e.name:12s} {'/'.join(e.domains):13s} {e.description}")
+            print(f"{e.name:12s} {'/'.join(e.domains):13s} {e.description}"
+                  + (f" [{reg.origins[e.name]}]" if e.name in reg.origins else ""))
+        for name, why in reg.unavailable.items():
+            print(f"{name:12s} {'':13s} unavailable: {why}")
         return 0
     if not args.name:
         raise BenchError(f"bench datasets {args.action} needs a dataset name ({', '.join(reg.names())})")
@@ -474,7 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vocoder parameter, e.g. griffinlim.iterations=64 (repeatable; `bench vocoders -v` lists "
                         "each vocoder's parameters, types and ranges)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--renders", action="append", metavar="NAME=DIR",
+                   help="add system NAME read from a folder of its outputs (<clip id>.wav, see `bench references`)")
     r.set_defaults(func=cmd_run)
+
+    rf = sub.add_parser("references", help="write a run's reference clips as evaluated, to render with your own code")
+    rf.add_argument("run")
+    rf.add_argument("--out", required=True, help="folder for <clip id>.wav files and manifest.json/csv")
+    rf.add_argument("--sample-rate", type=int, default=None, help="rate of the files (default: the evaluation rate)")
+    rf.set_defaults(func=cmd_references)
 
     t = sub.add_parser("table", help="render the result tables of a run from its store")
     t.add_argument("run")

@@ -26,6 +26,8 @@ class Registry(Generic[E]):
         self._entries: dict[str, E] = {}
         #: name -> why it is not available (an optional package that does not import)
         self.unavailable: dict[str, str] = {}
+        #: name -> where a plugin entry came from (entries not listed are built in); see bench.plugins
+        self.origins: dict[str, str] = {}
         for e in entries:
             self.add(e)
 
@@ -45,6 +47,10 @@ class Registry(Generic[E]):
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}{hint}; known: {', '.join(sorted(self._entries))}"
             ) from None
+
+    def origin(self, name: str) -> str:
+        """Where entry ``name`` came from: "built-in" or the plugin (entry point and package)."""
+        return self.origins.get(name, "built-in")
 
     def names(self) -> list[str]:
         return list(self._entries)

@@ -23,11 +23,13 @@ from bench.errors import AudioError, BenchError, MissingWeightsError
 from bench.metrics.base import Metric
 from bench.metrics.registry import metric_registry
 from bench.params import validate_params
+from bench.plugins import resolve_vocoder
+from bench.prerendered import FolderReport, import_folder, parse_renders
 from bench.references import Reference, load_or_prepare
 from bench.results.lock import RunLock
 from bench.results.store import ResultsStore
 from bench.scoring import ScoreStats, score_all
-from bench.synthesis import is_current, render, render_spec
+from bench.synthesis import RenderResult, is_current, render, render_spec
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.registry import VocoderEntry, vocoder_registry
 from bench.vocoders.weights import missing_message, resolve
@@ -59,6 +61,8 @@ class RunConfig:
     models_dir: str | None = None
     vocoder_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
+    #: pre-rendered systems: name -> folder of their outputs (bench.prerendered)
+    renders: dict[str, str] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,6 +82,7 @@ class RunSummary:
     render_failures: list[tuple[str, str, str]]
     scores: ScoreStats
     timings: dict[str, float]
+    renders_reports: list[FolderReport] = field(default_factory=list)
 
 
 def ready_vocoders(models_dir: Path | None = None, weights: dict[str, str] | None = None) -> list[str]:
@@ -123,6 +128,18 @@ def load_options(entry: VocoderEntry, cfg: RunConfig, device: str) -> LoadOption
     return LoadOptions(device=dev, precision=precision, weights_path=weights_path, params=params)
 
 
+def _load(entry: VocoderEntry, opts: LoadOptions) -> Any:
+    """``entry.factory(opts)``, or the one-line reason it failed: a plugin's (or a weight file's) error costs
+    that vocoder's clips, not the run. BenchError (already one line, e.g. missing weights) still stops the run."""
+    try:
+        return entry.factory(opts)
+    except BenchError:
+        raise
+    except Exception as err:
+        text = str(err).strip().splitlines()
+        return f"cannot load {entry.name}: {type(err).__name__}" + (f": {text[0]}" if text else "")
+
+
 def _check_compatible(store: ResultsStore, cfg: RunConfig) -> None:
     """A run directory holds one dataset/reference definition; vocoders and metrics may be added to it."""
     old = store.config()
@@ -141,7 +158,11 @@ def run(cfg: RunConfig) -> RunSummary:
     vreg, mreg = vocoder_registry(), metric_registry()
     models_dir = Path(cfg.models_dir) if cfg.models_dir else None
     names = cfg.vocoders if cfg.vocoders is not None else ready_vocoders(models_dir, cfg.weights)
-    entries = [vreg.get(n) for n in names]
+    # a name may be module.path:ClassName (a Vocoder subclass on the Python path, bench.plugins)
+    requested = list(names)
+    entries = [resolve_vocoder(vreg, n) for n in requested]
+    names = [e.name for e in entries]
+    folders = parse_renders(cfg.renders, [*vreg.names(), *names])
     # On CPU, batching measured slower per clip (benchmarks/vocoder_speed.py): convolutions are compute-bound.
     batch_size = cfg.batch_size or (8 if device.startswith("cuda") else 1)
     # Fail fast, in one line, before any audio is touched.
@@ -160,7 +181,13 @@ def run(cfg: RunConfig) -> RunSummary:
         _check_compatible(store, cfg)
         old = store.config()
         record = cfg.record()
-        record["vocoders"] = list(dict.fromkeys([*names, *(old.get("vocoders") or [])]))
+        record["vocoders"] = list(dict.fromkeys([*names, *folders, *(old.get("vocoders") or [])]))
+        # where each plugin vocoder and metric of this command came from
+        plugins = {e.name: f"class {n}" if ":" in n else vreg.origin(e.name)
+                   for e, n in zip(entries, requested) if ":" in n or e.name in vreg.origins}
+        plugins.update({m: mreg.origins[m] for m in cfg.metrics if m in mreg.origins})
+        record["plugins"] = {**(old.get("plugins") or {}), **plugins}
+        record["renders"] = {**(old.get("renders") or {}), **{n: str(p) for n, p in folders.items()}}
         record["metrics"] = list(dict.fromkeys([*(old.get("metrics") or []), *cfg.metrics]))
         # what this command set; each render and value keeps its own provenance (store.provenance())
         record["vocoder_params"] = {**(old.get("vocoder_params") or {}),
@@ -210,7 +237,14 @@ def run(cfg: RunConfig) -> RunSummary:
             with tqdm(total=len(refs), initial=len(refs) - len(pending), desc=f"synth {e.name}", unit="clip",
                       disable=not cfg.progress) as bar:
                 if pending:
-                    vocoder = e.factory(opts)
+                    vocoder = _load(e, opts)
+                if isinstance(vocoder, str):  # it does not load: each of its clips fails with the reason
+                    results = []
+                    for r in pending:
+                        store.put_failure("synthesis", vocoder, vocoder=e.name, clip_id=r.clip.id)
+                        results.append(RenderResult(r.clip.id, False, vocoder))
+                    bar.update(len(pending))
+                elif pending:
                     results = render(store, spec, vocoder, pending, batch_size=batch_size, progress=bar.update)
             rendered[e.name] = sum(r.ok for r in results)
             render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]
@@ -220,11 +254,27 @@ def run(cfg: RunConfig) -> RunSummary:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
+        # 2b. pre-rendered systems: read, checked and aligned like a vocoder's output
+        reports = []
+        for fname, folder in folders.items():
+            rep = import_folder(store, fname, folder, refs, dataset.describe().get("path"))
+            store.set_meta("renders_folders", {**store.get_meta("renders_folders", {}), fname: rep.as_dict()})
+            rendered[fname] = rep.stored + rep.reused
+            reports.append(rep)
+        names = [*names, *folders]
+
         # 3. metrics, reference-side work once per clip
         metrics: dict[str, Metric] = {}
         for me in metric_entries:
-            metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
-        pooled = [me.name for me in metric_entries if me.process_safe]
+            try:
+                metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
+            except BenchError:
+                raise
+            except Exception as err:  # a plugin metric that does not build costs its values only
+                text = str(err).strip().splitlines()
+                store.put_failure("metric", f"cannot build {me.name}: {type(err).__name__}"
+                                  + (f": {text[0]}" if text else ""), metric=me.name)
+        pooled = [me.name for me in metric_entries if me.process_safe and me.name in metrics]
         workers = cfg.jobs if cfg.jobs is not None else (1 if (os.cpu_count() or 1) >= 2 and pooled else 0)
         metric_timings: dict[str, float] = {}
         # One unit per (clip, metric), so a long clip shows progress metric by metric.
@@ -234,4 +284,4 @@ def run(cfg: RunConfig) -> RunSummary:
                               status=bar.set_postfix_str, timings=metric_timings)
         timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
         store.set_meta("last_timings", timings)
-        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings)
+        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings, reports)

@@ -9,6 +9,7 @@ from bench_datasets.base import DatasetEntry
 
 BUILTIN_MODULES = (
     "bench_datasets.folder",
+    "bench_datasets.manifest",
     "bench_datasets.demo",
     "bench_datasets.musdb",
     "bench_datasets.jamendo",
@@ -19,4 +20,6 @@ BUILTIN_MODULES = (
 
 @functools.lru_cache(maxsize=1)
 def dataset_registry() -> Registry[DatasetEntry]:
-    return collect("dataset", BUILTIN_MODULES)
+    from bench.plugins import add_plugins  # datasets of other packages (entry points), after the built-in ones
+
+    return add_plugins(collect("dataset", BUILTIN_MODULES), DatasetEntry)

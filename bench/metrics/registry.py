@@ -20,4 +20,6 @@ BUILTIN_MODULES = (
 
 @functools.lru_cache(maxsize=1)
 def metric_registry() -> Registry[MetricEntry]:
-    return collect("metric", BUILTIN_MODULES)
+    from bench.plugins import add_plugins  # metrics of other packages (entry points), after the built-in ones
+
+    return add_plugins(collect("metric", BUILTIN_MODULES), MetricEntry)

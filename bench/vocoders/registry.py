@@ -58,5 +58,7 @@ BUILTIN_MODULES = (
 
 @functools.lru_cache(maxsize=1)
 def vocoder_registry() -> Registry[VocoderEntry]:
-    """The registry of built-in vocoders (built once; immutable afterwards by convention)."""
-    return collect("vocoder", BUILTIN_MODULES)
+    """The registry of built-in and plugin vocoders (built once; immutable afterwards by convention)."""
+    from bench.plugins import add_plugins
+
+    return add_plugins(collect("vocoder", BUILTIN_MODULES), VocoderEntry)
