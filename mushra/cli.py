@@ -61,8 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "off when --trusted-proxies is set: all connections then come from the proxy)")
     c.add_argument("--idle-timeout", type=int, default=60, metavar="S",
                    help="close connections idle for S seconds (default 60)")
-    c.add_argument("--event-loop", choices=("epoll", "waitress"), default="epoll",
-                   help="epoll (default; idle connections cost nothing) or waitress's own poll loop")
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("analyze", help="screen listeners and summarise scores")
@@ -116,7 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     opts = ServeOptions(host=args.host, port=args.port, threads=args.workers, connection_limit=args.connection_limit,
                         channel_timeout=args.idle_timeout,
                         max_per_address=0 if args.trusted_proxies else args.max_conn_per_address,
-                        forwarded_headers=args.trusted_proxies > 0, epoll=args.event_loop == "epoll")
+                        forwarded_headers=args.trusted_proxies > 0)
     if args.trusted_proxies and args.host not in ("127.0.0.1", "::1", "localhost"):
         print(f"warning: --trusted-proxies with --host {args.host}: clients reaching this address directly can "
               "forge X-Forwarded-* headers; listen on 127.0.0.1 behind the proxy", file=sys.stderr, flush=True)

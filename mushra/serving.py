@@ -9,10 +9,11 @@ unreachable. Here:
   so an idle or slow connection costs a file descriptor, never a worker;
 * the connection limit is high (default 10000, at most the process's descriptor limit, whose soft value is
   raised to the hard one);
-* the event loop is :class:`EpollLoop`: waitress's own loop (select/poll) asks every open connection for its
-  interest on every iteration, so 2000 idle kept-alive connections cut its throughput about five-fold (measured:
-  854 -> 178 requests/s); this loop keeps the interest of idle connections registered in epoll and re-asks only
-  the connections that are busy or had an event (plus a full pass every second, as a safety net);
+* the event loop is waitress's own (poll). It asks every open connection for its state on every iteration, so
+  many idle kept-alive connections slow it down (measured with `benchmarks/mushra_load.py --mode idle` on 2 idle
+  cores: 2689 requests/s with no idle connection, 1830 with 2000), but it never stalls: a home-made epoll loop that re-asked only busy
+  connections was faster on idle connections and was removed because it left responses unsent for seconds under
+  browser-like load (500 tabs x 4 connections: page p99 13-21 s against 31 ms with this loop);
 * one client address may hold at most ``max_per_address`` connections (default 256: a lab of ~40 browsers behind
   one NAT address); further connections from it are closed at once, so a slowloris client from one address cannot
   fill the table. Behind a reverse proxy every connection comes from the proxy: the cap is off and the proxy's own
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import logging
 import resource
-import select
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,6 @@ from typing import Any
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import MultiSocketServer, TcpWSGIServer
-from waitress import wasyncore
 from waitress.task import ThreadedTaskDispatcher
 
 log = logging.getLogger("mushra")
@@ -56,8 +54,6 @@ class ServeOptions:
     max_request_body_size: int = 2 << 20
     #: Pass X-Forwarded-* headers through to the app (which applies ProxyFix); waitress 3 removes them otherwise.
     forwarded_headers: bool = False
-    #: The epoll loop (Linux); False runs waitress's own poll loop (for comparison, or if the epoll loop misbehaves).
-    epoll: bool = True
 
 
 class _Channel(HTTPChannel):
@@ -85,87 +81,10 @@ def _address_key(addr: Any) -> str:
     return str(addr[0]) if isinstance(addr, tuple) and addr else "?"
 
 
-class EpollLoop:
-    """A drop-in for ``wasyncore.loop`` (waitress's ``server.asyncore`` shim) on Linux epoll.
-
-    Level-triggered; a dispatcher is registered with the mask waitress's poll loop would give it (none: not
-    registered). An HTTP channel that is idle (no request queued or running, nothing to send, not closing) keeps
-    its registration without being asked again until it has an event: only a worker thread could change a busy
-    channel, and busy channels are re-asked on every iteration. Everything is re-asked every ``FULL_PASS_S``.
-    """
-
-    FULL_PASS_S = 1.0
-    dispatcher = wasyncore.dispatcher  # waitress reaches the dispatcher base class through the same shim
-    _IN = select.POLLIN | select.POLLPRI
-    _OUT = select.POLLOUT
-
-    @staticmethod
-    def loop(timeout: float = 30.0, use_poll: bool = True, map: dict[int, Any] | None = None,
-             count: int | None = None) -> None:
-        """Run until ``map`` is empty (or ``count`` iterations): as ``wasyncore.loop``."""
-        if map is None or not hasattr(select, "epoll"):
-            wasyncore.loop(timeout=timeout, use_poll=True, map=map, count=count)
-            return
-        ep = select.epoll()
-        reg: dict[int, tuple[Any, int]] = {}  # fd -> (dispatcher, mask registered; 0 = not registered)
-        watch: set[int] = set()
-        next_full = 0.0
-        try:
-            while map and (count is None or count > 0):
-                if count is not None:
-                    count -= 1
-                for fd in reg.keys() - map.keys():  # closed since the last pass (epoll dropped them itself)
-                    if reg.pop(fd)[1]:
-                        _unregister(ep, fd)
-                now = time.monotonic()
-                if now >= next_full:
-                    next_full = now + EpollLoop.FULL_PASS_S
-                    todo: Any = list(map.keys())
-                else:
-                    todo = watch | (map.keys() - reg.keys())
-                watch = set()
-                for fd in todo:
-                    obj = map.get(fd)
-                    if obj is None:
-                        continue
-                    mask = EpollLoop._IN if obj.readable() else 0
-                    if obj.writable() and not obj.accepting:
-                        mask |= EpollLoop._OUT
-                    old = reg.get(fd)
-                    if old is None or old[0] is not obj or old[1] != mask:
-                        if old is not None and old[1]:
-                            _unregister(ep, fd)
-                        if mask:
-                            ep.register(fd, mask)
-                        reg[fd] = (obj, mask)
-                    if not (isinstance(obj, HTTPChannel) and mask == EpollLoop._IN and not obj.requests):
-                        watch.add(fd)
-                try:
-                    events = ep.poll(timeout)
-                except InterruptedError:
-                    events = []
-                for fd, flags in events:
-                    obj = map.get(fd)
-                    if obj is None:
-                        continue
-                    wasyncore.readwrite(obj, flags)
-                    watch.add(fd)
-        finally:
-            ep.close()
-
-
-def _unregister(ep: Any, fd: int) -> None:
-    try:
-        ep.unregister(fd)
-    except OSError:  # already closed: epoll forgot it
-        pass
-
-
 class _Server(TcpWSGIServer):
     """A waitress TCP server that closes a new connection when its address already holds ``max_per_address``."""
 
     channel_class = _Channel
-    asyncore = EpollLoop
     max_per_address = 0
     refused_per_address = 0
 
@@ -225,12 +144,8 @@ def create_server(app: Any, opts: ServeOptions) -> TcpWSGIServer | MultiSocketSe
     sock_map: dict[int, Any] = {}
     servers = [_Server(app, sock_map, dispatcher=dispatcher, adj=adj, sockinfo=info,
                        max_per_address=opts.max_per_address) for info in adj.listen]
-    if not opts.epoll:
-        for s in servers:
-            s.asyncore = wasyncore  # type: ignore[assignment]
     if len(servers) == 1:
         return servers[0]
     multi = MultiSocketServer(sock_map, adj, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
                               servers[-1].log_info)
-    multi.asyncore = EpollLoop if opts.epoll else wasyncore
     return multi

@@ -62,7 +62,7 @@ def test_serve_guard_and_connection_options(tmp_path: Path) -> None:
     assert args.require_origin
     defaults = _parse(["mushra", "serve", str(tmp_path / "t")])
     assert (defaults.rate_limit, defaults.trusted_proxies, defaults.max_conn_per_address, defaults.require_origin,
-            defaults.connection_limit, defaults.event_loop) == ("30/60", 0, 256, False, 10_000, "epoll")
+            defaults.connection_limit) == ("30/60", 0, 256, False, 10_000)
     for bad, msg in ((["--rate-limit", "lots"], "--rate-limit"), (["--allow-origin", "a.example/x"], "allow-origin"),
                      (["--idle-timeout", "0"], "--idle-timeout"), (["--max-conn-per-address", "-1"], "per-address")):
         args = _parse(["mushra", "serve", str(tmp_path / "t"), *bad])
