@@ -194,7 +194,6 @@ def run(cfg: RunConfig) -> RunSummary:
                                     **{n: options[n].params for n in names}}
         record["dataset_description"] = dataset.describe()
         store.set_meta("config", record)
-        store.set_meta("selection", [c.id for c in clips])  # tables and reports cover exactly these clips
         store.set_meta("environment", environment(device))
         # the clips of this command, in dataset order: tables cover exactly these (older clips stay stored)
         store.set_meta("selection", [c.id for c in clips])
