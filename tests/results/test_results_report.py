@@ -1,5 +1,6 @@
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -20,7 +21,8 @@ def _snapshot(folder):
 def small_run(audio_folder, tmp_path):
     out = tmp_path / "r"
     run(RunConfig(out=out, dataset="folder", dataset_options={"path": str(audio_folder), "domain": "music"},
-                  vocoders=["reference", "anchor35"], metrics=["mrmel"], device="cpu", progress=False))
+                  vocoders=["reference", "anchor35", "griffinlim"], metrics=["mrmel"], device="cpu", progress=False,
+                  vocoder_params={"griffinlim": {"iterations": 2}}))
     return out
 
 
@@ -34,7 +36,10 @@ def test_report_from_a_run(small_run):
     assert "audio/anchor35/song0.wav" in text
     assert "silent" in text and "corrupt" in text  # failures listed
     assert "over the 3 clips of the current selection (2 more selected skipped: reference failed)" in text
-    assert "RTF" not in text.split("<h2>Distributions")[0]  # the reference and anchors are not timed: no RTF
+    top = text.split("<h2>Distributions")[0]  # the reference and anchors are not timed: no RTF for them
+    assert "RTF ↑" in top and re.search(r"<td>griffinlim</td><td><b>[^<]+</b></td><td><b>[0-9.]+ ± [0-9.]+</b>", top)
+    for row in ("reference", "anchor35"):  # and they are never the bold "best"
+        assert re.search(rf"<tr><td>{row}</td><td>[0-9.]+ ± [0-9.]+</td><td>–</td></tr>", top), row
     with ResultsStore.open(out) as s:
         key = s.render("anchor35", "song0")["config_hash"]
     assert "Provenance per vocoder" in text and key in text  # each vocoder's render key, at least

@@ -171,3 +171,16 @@ def test_metric_variants_get_their_own_titled_column(tmp_path):
     md = to_markdown(t)
     assert "| Vocoder | MR-STFT ↓ | MR-STFT (DisCoder) ↓ | MR-MEL (DAC) ↓ |" in md
     assert "MR-STFT (DisCoder) $\\downarrow$ & MR-MEL (DAC) $\\downarrow$" in to_latex(t)
+
+
+def test_anchors_are_never_the_bold_best(tmp_path):
+    """A MUSHRA anchor (a low-pass reference) that scores better than every vocoder is not bolded (it was)."""
+    s = ResultsStore.create(tmp_path / "run")
+    s.set_meta("config", {"vocoders": ["reference", "anchor70", "griffinlim"], "metrics": ["cdpam"]})
+    for i in range(2):
+        s.put_clip(f"c{i}", dataset="d", domain="speech", path="", offset=0, duration=1, sha256="")
+        for voc, v in [("reference", 0.0), ("anchor70", 0.10), ("griffinlim", 0.17)]:
+            s.put_score(voc, f"c{i}", "cdpam", v + 0.01 * i, {"direction": "lower"})
+    md = to_markdown(build_tables(s)[0])
+    assert "| griffinlim | **0.175 ± " in md and "**0.105" not in md
+    assert "reference (upper bound) and anchors not ranked" in md
