@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio.checks import validate
+from bench.audio.checks import rms_dbfs, validate
 from bench.audio.io import read_info
 from bench.audio.resample import resample
 from bench.errors import AudioError, BenchError
@@ -175,9 +175,9 @@ def estimate_delay(ref: PairFile, deg: PairFile) -> tuple[int, int, float]:
 def level_difference_db(ref: PairFile, deg: PairFile) -> float:
     """RMS level of DEG minus REF in dB, over their common duration."""
     dur = min(ref.seconds, deg.seconds)
-    r = ref.samples[: max(1, int(dur * ref.sample_rate))].astype(np.float64)
-    d = deg.samples[: max(1, int(dur * deg.sample_rate))].astype(np.float64)
-    return 10.0 * float(np.log10(np.mean(d**2) / np.mean(r**2)))
+    r = ref.samples[: max(1, int(dur * ref.sample_rate))]
+    d = deg.samples[: max(1, int(dur * deg.sample_rate))]
+    return rms_dbfs(d) - rms_dbfs(r)
 
 
 def diagnostics(ref: PairFile, deg: PairFile) -> list[str]:

@@ -21,7 +21,7 @@ from bench.references import Reference
 from bench.results.store import ResultsStore
 from bench.vocoders.base import LoadOptions, Vocoder
 from bench.vocoders.registry import VocoderEntry
-from bench_datasets.base import sha256_samples
+from bench_datasets.base import sha256_file, sha256_samples
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,6 @@ class RenderResult:
     clip_id: str
     ok: bool
     error: str | None = None
-
-
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weights_digest(weights_path: str | None, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
@@ -56,7 +48,7 @@ def weights_digest(weights_path: str | None, cache: dict[str, dict[str, Any]] | 
         where = str(f.resolve())
         hit = cache.get(where)
         if not (hit and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns):
-            hit = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256_file(f)}
+            hit = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(f)}
             cache[where] = hit
         out[f.name] = hit["sha256"]
     return out

@@ -21,8 +21,8 @@ def test_weights_digest_is_by_content_and_cached_by_size_and_mtime(tmp_path, mon
     (d / "model.pt").write_bytes(b"A" * 64)
     (d / "config.json").write_text("{}")
     reads = []
-    real = synthesis._sha256_file
-    monkeypatch.setattr(synthesis, "_sha256_file", lambda p: reads.append(p.name) or real(p))
+    real = synthesis.sha256_file
+    monkeypatch.setattr(synthesis, "sha256_file", lambda p: reads.append(p.name) or real(p))
     cache: dict = {}
     first = weights_digest(str(d), cache)
     assert set(first) == {"model.pt", "config.json"} and sorted(reads) == ["config.json", "model.pt"]
