@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+from mushra.storage import connect
 
 #: Distinct (address, status, reason) rows kept at most.
 MAX_ROWS = 10_000
@@ -46,16 +47,8 @@ class RejectLog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path, synchronous="NORMAL")  # a log, not results: no fsync per reject
 
     def add(self, address: str | None, status: int, reason: str, *, origin: str | None = None,
             path: str | None = None) -> None:

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,20 @@ class SessionConflict(SubmissionError):
                          "a session can be sent only once", 409)
 
 
+@contextmanager
+def connect(path: Path, *, synchronous: str) -> Iterator[sqlite3.Connection]:
+    """A connection to the SQLite file ``path`` (autocommit, rows as sqlite3.Row, waits up to
+    :data:`BUSY_TIMEOUT_S` for a writer), closed on exit. ``synchronous``: SQLite's FULL or NORMAL."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        yield conn
+    finally:
+        conn.close()
+
+
 class Storage:
     """Sessions of one test in ``db_path``."""
 
@@ -59,16 +73,8 @@ class Storage:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA synchronous=FULL")
-            yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.db_path, synchronous="FULL")  # an acknowledged session survives a power cut
 
     def add(self, sub: Submission, remote_addr: str | None = None) -> bool:
         """Store a validated session in one transaction.
