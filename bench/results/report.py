@@ -14,11 +14,11 @@ import json
 import math
 import os
 import sqlite3
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.results.frame import from_store
 from bench.results.plots import metric_boxplot_pngs
 from bench.results.selection import coverage
 from bench.results.store import ResultsStore
@@ -119,20 +119,19 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     with ResultsStore.open_readonly(run_dir) as store:
         cover = coverage(store)
         covered = set(cover.ids())
-        tables = build_tables(store, rtf=True, cover=cover)
-        scores = [s for s in store.scores() if s["clip_id"] in covered]
-        if not scores:
+        frame = from_store(store)  # the tables and plots are aggregations of the run's frame
+        tables = build_tables(store, rtf=True, cover=cover, frame=frame)
+        scores = frame[(frame["kind"] == "value") & frame["latest_variant"] & frame["clip"].isin(covered)]
+        if scores.empty:
             raise BenchError(f"{run_dir}: no values stored for the current selection; no report written")
-        plots = metric_boxplot_pngs(store, cover)
+        plots = metric_boxplot_pngs(store, cover, frame=frame)
         renders = [r for r in store.renders() if r["clip_id"] in covered]
         provenance, recorded = _provenance_groups(store, renders, cover.ids())
         selected = covered | {c["clip_id"] for c in cover.skipped} | set(cover.unprepared)
         failures = [f for f in store.failures() if f["clip_id"] in selected or not f["clip_id"]]
         config, env = store.config(), store.get_meta("environment", {})
-    metrics = list(dict.fromkeys(s["metric"] for s in scores))
-    per: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for s in scores:
-        per[(s["clip_id"], s["vocoder"])][s["metric"]] = s["value"]
+    metrics = list(dict.fromkeys(scores["metric"]))
+    per = {key: dict(zip(g["metric"], g["value"])) for key, g in scores.groupby(["clip", "vocoder"], sort=False)}
     base = out.resolve().parent
     audio = {(r["clip_id"], r["vocoder"]): _rel(Path(r["path"]).resolve(), base) for r in renders}
     parts = [f"<!doctype html><meta charset=utf-8><title>bench report: {html.escape(run_dir.name)}</title>",
@@ -179,7 +178,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
                   f"<td>{html.escape(f['clip_id'])}</td><td>{html.escape(f['metric'])}</td>"
                   f"<td class=l>{html.escape(f['error'])}</td></tr>" for f in failures]
         parts.append("</table>")
-    variants = {s["metric"]: s["variant"] for s in scores}
+    variants = dict(zip(scores["metric"], scores["variant"].map(json.loads)))
     parts.append("<h2>Configuration of the last run command</h2><pre>" + html.escape(json.dumps(
         {"config": config, "metric_variants": variants, "environment": env}, indent=2, default=str)) + "</pre>")
     out.write_text("\n".join(parts))
