@@ -91,7 +91,7 @@ class Tested:
     best: str
     comparisons: dict[str, Comparison]
     family: int
-    scope: str
+    scope: str  # "table" (the metric columns' family), else the caption's phrase for this column
 
 
 @dataclass
@@ -344,8 +344,7 @@ def caption(t: Table) -> str:
     for c in t.columns:
         tested = t.tests.get(c.key)
         if tested is not None and tested.scope != "table":
-            text += (f"; {metric_title(c.key)}: bold by the same rule, {tested.scope} (Holm across the column's "
-                     f"{tested.family} comparisons with the best)")
+            text += f"; {metric_title(c.key)}: {tested.scope}"
         elif tested is None and _precomputed(t, c):
             text += f"; {metric_title(c.key)}: best mean in bold (not tested)"
     if any(c.key == "rtf" for c in t.columns):
