@@ -330,7 +330,9 @@ def caption(t: Table) -> str:
     """What the table averages and what bold means (plain text)."""
     text = f"mean ± 95% CI over {t.covers}; reference (upper bound) and anchors not ranked"
     metric_tests = [v for v in t.tests.values() if v.scope == "table"]
-    if metric_tests:
+    if metric_tests and metric_tests[0].family == 0:
+        text += "; best vocoder in bold (one complete vocoder per column: nothing to test)"
+    elif metric_tests:
         family, n = metric_tests[0].family, len(t.clips)
         text += (f"; bold: the best vocoder and every vocoder not significantly worse than it ({_TEST_NAMES[t.test]} "
                  f"over the {n} clips, paired, two-sided; Holm across the {family} comparisons with the best in "

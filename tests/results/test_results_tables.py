@@ -249,6 +249,17 @@ def test_bold_marks_every_vocoder_not_significantly_worse_than_the_best(tmp_path
     assert rows["partial/mrstft/music"]["p_holm"] == "" and rows["partial/mrstft/music"]["bold"] == "0"
 
 
+def test_one_vocoder_per_column_is_bold_without_a_test(tmp_path):
+    t = build_tables(_fill(tmp_path))[1]  # speech: 1 clip; good and bad are each compared with the best
+    assert t.tests["mrstft"].family == 2 and "Holm across the 2 comparisons" in to_markdown(t)
+    s2 = ResultsStore.create(tmp_path / "one")
+    s2.put_clip("c0", dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+    for voc, v in [("reference", 0.0), ("good", 1.0)]:
+        s2.put_score(voc, "c0", "mrstft", v, {"direction": "lower"})
+    md = to_markdown(build_tables(s2)[0])
+    assert "| good | **1.000** |" in md and "nothing to test" in md and "0 comparisons" not in md
+
+
 def test_mushra_column_marks_come_from_its_own_comparisons(tmp_path):
     from bench.results.significance import compare_with_best
     from bench.results.tables import Tested
