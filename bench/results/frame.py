@@ -73,10 +73,17 @@ BASE_COLUMNS = ["run", "kind", "vocoder", "family", "clip", "domain", "metric", 
 CLIP_COLUMNS = ["dataset", "source_path", "offset", "duration", "reference_sha256", "source_sha256", "clip_status"]
 RENDER_COLUMNS = ["rtf", "seconds", "device", "precision", "batch_size", "sample_rate", "n_samples",
                   "native_sample_rate", "length_diff", "config_hash", "audio"]
+#: dtype of each fixed column, e.g. to read an export back: ``pd.read_csv(f, dtype=DTYPES)`` (hashes stay text).
+DTYPES: dict[str, str] = {}
 _INT_COLUMNS = ["batch_size", "sample_rate", "n_samples", "native_sample_rate", "length_diff"]
 _STR_COLUMNS = ["run", "kind", "vocoder", "family", "clip", "domain", "metric", "variant_id", "variant", "direction",
                 "stage", "error", "dataset", "source_path", "reference_sha256", "source_sha256", "clip_status",
                 "device", "precision", "config_hash", "audio"]
+
+DTYPES.update({c: "object" for c in _STR_COLUMNS})
+DTYPES.update({c: "Int64" for c in _INT_COLUMNS})
+DTYPES.update({c: "float64" for c in ("value", "metric_seconds", "created", "offset", "duration", "rtf", "seconds")})
+DTYPES.update({c: "bool" for c in ("latest_variant", "stale", "selected", "counted")})
 
 
 def load(run_dir: str | Path, *, all_variants: bool = False) -> pd.DataFrame:
