@@ -257,7 +257,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bench.results.frame import load
 
     df = load(args.run, all_variants=args.all_variants)
-    export(df, args.format, Path(args.out) if args.out else None, sys.stdout)
+    try:
+        export(df, args.format, Path(args.out) if args.out else None, sys.stdout)
+    except BrokenPipeError:  # `bench export RUN | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when stdout is flushed
+        return 0
     if args.out:
         print(f"export: {len(df)} rows, {df.shape[1]} columns -> {args.out}", file=sys.stderr)
     return 0
