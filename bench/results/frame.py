@@ -140,11 +140,14 @@ def from_store(store: ResultsStore, *, all_variants: bool = False) -> pd.DataFra
     renders = _render_frame(store)
 
     scores = store.scores(all_variants=True)  # ordered by clip, vocoder, metric, time written
+    # the JSON text of each variant (as stored: sorted keys), made once per variant rather than once per value
+    text = {s["variant_hash"]: s["variant"] for s in scores}
+    text = {h: json.dumps(v, sort_keys=True, default=str) for h, v in text.items()}
     values = pd.DataFrame({
         "kind": "value",
         "vocoder": [s["vocoder"] for s in scores], "clip": [s["clip_id"] for s in scores],
         "metric": [s["metric"] for s in scores], "variant_id": [s["variant_hash"] for s in scores],
-        "variant": [json.dumps(s["variant"], sort_keys=True, default=str) for s in scores],
+        "variant": [text[s["variant_hash"]] for s in scores],
         "direction": [s["variant"].get("direction") for s in scores],
         "value": pd.Series([s["value"] for s in scores], dtype="float64"),
         "metric_seconds": pd.Series([s["seconds"] for s in scores], dtype="float64"),
