@@ -31,6 +31,7 @@ examples:
             --set griffinlim.iterations=64 --out results/gl64
   bench table results/demo --format tex --rtf    the paper tables again, as LaTeX
   bench report results/demo                      HTML report with plots and audio
+  bench compare results/demo griffinlim anchor70   paired tests over clips, per metric
   bench export results/demo --format parquet --out demo.parquet   the results as data (pandas)
   bench score ref.wav degraded.wav               one pair, without a run folder
 
