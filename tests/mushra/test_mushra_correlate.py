@@ -1,0 +1,307 @@
+"""`bench mushra correlate`: synthetic listeners with a known relation to a metric, scipy as the reference for the
+coefficients, sign adjustment, the anchors flag, screening, bootstrap resampling and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+from numerics import F64_EPS, assert_close_f32
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.results.store import ResultsStore
+from mushra.analysis import default_db_path
+from mushra.config import ANCHOR35, ANCHOR70, HIDDEN_REFERENCE
+from mushra.correlate import _bootstrap, correlate, kendall, pearson, spearman, to_markdown, write_outputs
+from mushra.storage import Storage
+from mushra.testing import make_session, make_test_dir
+from mushra.validate import validate_session
+
+SYSTEMS = ("v1", "v2", "v3", "v4", "v5")
+BASE = {"v1": 30.0, "v2": 45.0, "v3": 60.0, "v4": 72.0, "v5": 85.0}
+N_ITEMS = 10
+N_ASSESSORS = 12
+
+
+def _quality(n_items: int = N_ITEMS) -> dict[tuple[int, str], float]:
+    """Latent quality of every (item, condition): system base +- an item effect; reference 100, anchors low."""
+    rng = np.random.default_rng(7)
+    q = {}
+    for i in range(n_items):
+        for v in SYSTEMS:
+            q[(i, v)] = BASE[v] + rng.uniform(-8, 8)
+        q[(i, HIDDEN_REFERENCE)] = 100.0
+        q[(i, ANCHOR70)] = 35.0 + rng.uniform(-5, 5)
+        q[(i, ANCHOR35)] = 12.0 + rng.uniform(-5, 5)
+    return q
+
+
+def _make(tmp_path: Path, *, n_items: int = N_ITEMS, systems: tuple[str, ...] = SYSTEMS, bad_assessor: bool = False,
+          clip_prefix: str = "clip", noise_sd: float = 4.0) -> tuple[Path, Path, dict]:
+    """A test folder with stored sessions and a run store with three metrics on the test's clips:
+
+    - ``good`` (lower is better): exp(-q/30), a monotone decreasing function of the latent quality q;
+    - ``good_up`` (higher is better): q/10 + 1;
+    - ``noise`` (higher is better): unrelated to q for the vocoders; best for the reference, worst for the anchors
+      (as any metric is, by construction).
+    Listeners rate q + N(0, noise_sd) (rounded, clipped to 0..100)."""
+    test = tmp_path / "test"
+    cfg = make_test_dir(test, n_items=n_items, seconds=0.1, systems=systems)
+    manifest = json.loads((test / "manifest.json").read_text())
+    for k, it in enumerate(manifest["items"]):
+        it["clip_id"] = f"{clip_prefix}{k}"
+    (test / "manifest.json").write_text(json.dumps(manifest))
+    q = _quality(n_items)
+    conds = [HIDDEN_REFERENCE, *systems, ANCHOR70, ANCHOR35]
+    rng = np.random.default_rng(11)
+    storage = Storage(default_db_path(test, cfg))
+    items = [it["page_id"] for it in manifest["items"]]
+    for a in range(N_ASSESSORS):
+        scores = {pid: {c: int(np.clip(round(q[(i, c)] + (0 if c == HIDDEN_REFERENCE else rng.normal(0, noise_sd))),
+                                       0, 100)) for c in conds} for i, pid in enumerate(items)}
+        assert storage.add(validate_session(make_session(cfg, f"a{a}", scores=scores), cfg))
+    if bad_assessor:   # rates the reference 40 everywhere (excluded by screening) and inverts every vocoder
+        scores = {pid: {c: 40 if c == HIDDEN_REFERENCE else int(np.clip(round(110 - q[(i, c)]), 0, 100))
+                        for c in conds} for i, pid in enumerate(items)}
+        assert storage.add(validate_session(make_session(cfg, "bad", scores=scores), cfg))
+
+    run = tmp_path / "run"
+    noise = np.random.default_rng(3)
+    with ResultsStore.create(run) as store:
+        for k, it in enumerate(manifest["items"]):
+            store.put_clip(it["clip_id"], dataset="synthetic", domain=it["domain"], path="", offset=0.0,
+                           duration=1.0, sha256=f"h{k}")
+            for c in conds:
+                qq = q[(k, c)]
+                store.put_score(c, it["clip_id"], "good", math.exp(-qq / 30), {"direction": "lower"})
+                store.put_score(c, it["clip_id"], "good_up", qq / 10 + 1, {"direction": "higher"})
+                nv = {HIDDEN_REFERENCE: 5.0, ANCHOR70: 1.5, ANCHOR35: 1.0}.get(c, noise.uniform(2.0, 4.0))
+                store.put_score(c, it["clip_id"], "noise", nv, {"direction": "higher"})
+    return test, run, q
+
+
+def _get(ag, metric: str, level: str, method: str, domain: str = "all"):
+    (c,) = [c for c in ag.correlations if (c.metric, c.level, c.method, c.domain) == (metric, level, method, domain)]
+    return c
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    test, run, _ = _make(tmp_path_factory.mktemp("corr"))
+    return test, run
+
+
+def test_known_relation_agrees_and_unrelated_metric_does_not(synthetic: tuple[Path, Path]) -> None:
+    test, run = synthetic
+    ag = correlate(test, run, n_boot=500)
+    assert ag.conditions == list(SYSTEMS) and ag.assessors_kept == N_ASSESSORS and len(ag.items) == N_ITEMS
+    q = _quality()
+    qs = np.array([q[(i, v)] for i in range(N_ITEMS) for v in SYSTEMS])
+    xs = {"good": np.exp(-qs / 30), "good_up": qs / 10 + 1}
+    for metric in ("good", "good_up"):
+        for method, at_least in (("pearson", 0.9), ("spearman", 0.9), ("kendall", 0.75)):
+            c = _get(ag, metric, "item", method)
+            assert c.n == N_ITEMS * len(SYSTEMS)
+            # The listeners' true means are q, and the metric is a monotone function of q: the true rank
+            # coefficients are 1, Pearson's is that of (metric, q) over these points; the interval covers it.
+            truth = 1.0 if method != "pearson" else float(abs(pearson(xs[metric], qs)))
+            assert c.r > at_least and 0.5 < c.ci_low <= truth <= c.ci_high, (c, truth)
+        # System level: five vocoders whose order the listeners see without doubt.
+        assert _get(ag, metric, "system", "spearman").r == 1.0
+        assert _get(ag, metric, "system", "kendall").r == 1.0
+        assert _get(ag, metric, "system", "pearson").n == len(SYSTEMS)
+    for method in ("pearson", "spearman", "kendall"):
+        c = _get(ag, "noise", "item", method)
+        assert abs(c.r) < 0.3 and c.ci_low < 0 < c.ci_high, c   # the interval covers "no relation"
+    # Per domain too (items 1,3,.. speech; 2,4,.. music).
+    assert {c.domain for c in ag.correlations} == {"speech", "music", "all"}
+    assert _get(ag, "good", "item", "spearman", "speech").n == (N_ITEMS // 2) * len(SYSTEMS)
+
+
+def test_interval_covers_the_true_correlation_at_about_the_nominal_rate() -> None:
+    """Simulated studies with a known item-level correlation between the metric and the listeners' true means
+    (metric = q + N(0, 10), q = system base + U(-8, 8)): the basic interval covers it in about 95% of studies, also
+    with noisy listeners, whose noise pulls every estimate down (the plain percentile interval misses it there)."""
+    from mushra.correlate import Points, _coefficients
+
+    base = np.array(list(BASE.values()))
+    var_q = base.var() + 16**2 / 12
+    truth = math.sqrt(var_q / (var_q + 10.0**2))
+    rng = np.random.default_rng(0)
+    n_studies, covered, percentile_covered = 100, 0, 0
+    for k in range(n_studies):
+        q = base[None, :] + rng.uniform(-8, 8, (20, 5))
+        x = q + rng.normal(0, 10, q.shape)
+        ratings = q[None] + rng.normal(0, 25, (8, 20, 5))   # 8 noisy assessors
+        p = Points("m", "higher", "all", [f"c{i}" for i in range(20)], ["all"] * 20, list(BASE), x,
+                   ratings.mean(axis=0))
+        c = next(c for c in _coefficients(p, ratings, 200, seed=k) if (c.level, c.method) == ("item", "pearson"))
+        covered += c.ci_low <= truth <= c.ci_high
+        xi, yi, _, _ = _bootstrap(x, ratings, 200, seed=k)
+        lo, hi = np.percentile(pearson(xi, yi), [2.5, 97.5])
+        percentile_covered += lo <= truth <= hi
+    assert covered >= 88, covered              # P(X < 88) for Binomial(100, 0.95) is about 0.1%
+    assert percentile_covered < 50, percentile_covered
+
+
+def test_sign_adjustment(synthetic: tuple[Path, Path]) -> None:
+    """A lower-is-better metric that agrees has a negative raw coefficient and a positive adjusted one; the
+    interval is flipped with it. A higher-is-better one is unchanged."""
+    test, run = synthetic
+    ag = correlate(test, run, n_boot=300)
+    for level in ("item", "system"):
+        for method in ("pearson", "spearman", "kendall"):
+            low = _get(ag, "good", level, method)
+            assert low.direction == "lower" and low.raw_r < 0 and low.r == -low.raw_r
+            up = _get(ag, "good_up", level, method)
+            assert up.direction == "higher" and up.r == up.raw_r > 0
+    # Ranks are the same for exp(-q/30) (decreasing) and q/10 + 1 (increasing): adjusted rank coefficients agree.
+    for level in ("item", "system"):
+        for method in ("spearman", "kendall"):
+            a, b = _get(ag, "good", level, method), _get(ag, "good_up", level, method)
+            assert a.r == pytest.approx(b.r, rel=8 * F64_EPS)
+            assert (a.ci_low, a.ci_high) == pytest.approx((b.ci_low, b.ci_high), rel=8 * F64_EPS)
+
+
+def test_point_values_match_scipy(synthetic: tuple[Path, Path]) -> None:
+    """Each coefficient equals scipy.stats.pearsonr/spearmanr/kendalltau (tau-b) on the same points."""
+    test, run = synthetic
+    ag = correlate(test, run, n_boot=100, include_anchors=True)
+    checked = 0
+    for p in ag.points:
+        for level, (x, y) in (("item", (p.x.ravel(), p.y.ravel())),
+                              ("system", (p.x.mean(axis=0), None))):
+            if level == "system":
+                ratings = [c for c in ag.correlations if c.metric == p.metric and c.domain == p.domain]
+                assert ratings
+                y = np.nanmean(p.y, axis=0)   # complete ratings: mean of item means = mean of all ratings
+            for method, ref in (("pearson", scipy.stats.pearsonr(x, y).statistic),
+                                ("spearman", scipy.stats.spearmanr(x, y).statistic),
+                                ("kendall", scipy.stats.kendalltau(x, y).statistic)):
+                c = _get(ag, p.metric, level, method, p.domain)
+                assert_close_f32(c.raw_r, ref, ulps=64, scale=1.0, eps=F64_EPS, what=f"{p.metric} {level} {method}")
+                checked += 1
+    assert checked == 3 * 3 * 2 * 3
+
+
+def test_batched_coefficients_match_scipy_with_ties() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 5, size=(40, 17)).astype(float)   # many ties
+    y = x + rng.integers(-2, 3, size=x.shape)
+    got = {"pearson": pearson(x, y), "spearman": spearman(x, y), "kendall": kendall(x, y)}
+    for b in range(x.shape[0]):
+        ref = {"pearson": scipy.stats.pearsonr(x[b], y[b]).statistic,
+               "spearman": scipy.stats.spearmanr(x[b], y[b]).statistic,
+               "kendall": scipy.stats.kendalltau(x[b], y[b]).statistic}
+        for m, r in ref.items():
+            assert_close_f32(got[m][b], r, ulps=64, scale=1.0, eps=F64_EPS, what=f"{m} row {b}")
+    assert math.isnan(pearson(np.ones(5), np.arange(5.0))) and math.isnan(kendall(np.ones(5), np.arange(5.0)))
+
+
+def test_anchors_excluded_by_default_and_inflate_when_included(synthetic: tuple[Path, Path]) -> None:
+    test, run = synthetic
+    excluded = correlate(test, run, n_boot=200)
+    included = correlate(test, run, n_boot=200, include_anchors=True)
+    assert excluded.conditions == list(SYSTEMS)
+    assert included.conditions == [HIDDEN_REFERENCE, *SYSTEMS, ANCHOR70, ANCHOR35]
+    # The unrelated metric looks good once the scale's ends are in: the reason for the default.
+    assert abs(_get(excluded, "noise", "item", "pearson").r) < 0.3
+    assert _get(included, "noise", "item", "pearson").r > 0.6
+    assert _get(included, "noise", "system", "spearman").n == 8
+    md = to_markdown(excluded)
+    assert "hidden reference and anchors excluded (default)" in md.lower() and "inflates" in md
+    assert "included (--include-anchors)" in to_markdown(included)
+
+
+def test_only_kept_assessors_count(tmp_path: Path) -> None:
+    """An assessor excluded by post-screening (who rates every vocoder the other way round) changes nothing."""
+    test_a, run_a, _ = _make(tmp_path / "a")
+    test_b, run_b, _ = _make(tmp_path / "b", bad_assessor=True)
+    a, b = correlate(test_a, run_a, n_boot=200), correlate(test_b, run_b, n_boot=200)
+    assert (b.assessors_kept, b.assessors_total) == (N_ASSESSORS, N_ASSESSORS + 1)
+    assert [(c.metric, c.level, c.method, c.r, c.ci_low, c.ci_high) for c in a.correlations] == \
+           [(c.metric, c.level, c.method, c.r, c.ci_low, c.ci_high) for c in b.correlations]
+
+
+def test_bootstrap_resamples_assessors_and_items() -> None:
+    """Replicate 0 equals the means recomputed by hand from the assessors and items the seeded generator draws."""
+    rng = np.random.default_rng(1)
+    ratings = rng.integers(0, 101, size=(6, 4, 3)).astype(float)
+    ratings[2, 1, 0] = np.nan   # one rating missing: means over the ratings there are
+    x = rng.normal(size=(4, 3))
+    xi, yi, xs, ys = _bootstrap(x, ratings, 3, seed=42)
+    draw = np.random.default_rng(42)
+    a, it = draw.integers(0, 6, 6), draw.integers(0, 4, 4)
+    assert len(set(a)) < 6 or len(set(it)) < 4, "draws are with replacement (this seed repeats one)"
+    for k, i in enumerate(it):
+        for c in range(3):
+            vals = [ratings[j, i, c] for j in a if not np.isnan(ratings[j, i, c])]
+            assert yi[0, k * 3 + c] == pytest.approx(sum(vals) / len(vals), rel=4 * F64_EPS)
+            assert xi[0, k * 3 + c] == x[i, c]
+    for c in range(3):
+        vals = [ratings[j, i, c] for j in a for i in it if not np.isnan(ratings[j, i, c])]
+        assert ys[0, c] == pytest.approx(sum(vals) / len(vals), rel=4 * F64_EPS)
+        assert xs[0, c] == pytest.approx(np.mean([x[i, c] for i in it]), rel=4 * F64_EPS)
+    # Seeded: the same seed gives the same resamples, another seed others.
+    assert np.array_equal(_bootstrap(x, ratings, 3, seed=42)[1], yi, equal_nan=True)
+    assert not np.array_equal(_bootstrap(x, ratings, 3, seed=43)[1], yi, equal_nan=True)
+
+
+def test_too_few_conditions_is_na_not_a_perfect_correlation(tmp_path: Path) -> None:
+    test, run, _ = _make(tmp_path, n_items=4, systems=("v1", "v2"))
+    ag = correlate(test, run, n_boot=100)
+    sys_rows = [c for c in ag.correlations if c.level == "system"]
+    assert sys_rows and all(math.isnan(c.r) and c.n == 2 and "at least 3" in c.note for c in sys_rows)
+    assert not math.isnan(_get(ag, "good", "item", "pearson").r)
+    assert "| system | 2 | n/a | n/a | n/a |" in to_markdown(ag)
+
+
+def test_cli_writes_outputs_and_errors_are_one_line(synthetic: tuple[Path, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    test, run = synthetic
+    out = tmp_path / "out"
+    assert main(["mushra", "correlate", str(test), str(run), "--out", str(out), "--n-boot", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "| good ↓ | system | 5 | +" in text and "excluded (default)" in text and "## all (10 items)" in text
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["correlations.csv", "correlations.json", "correlations.md", "scatter_good.png",
+                     "scatter_good_up.png", "scatter_noise.png"]
+    assert (out / "scatter_good.png").read_bytes()[:4] == b"\x89PNG"
+    doc = json.loads((out / "correlations.json").read_text())
+    assert doc["include_anchors"] is False and doc["bootstrap"]["resamples"] == 200
+    assert len(doc["correlations"]) == 3 * 3 * 2 * 3   # metrics x scopes x levels x methods
+
+    # A run that shares no clip with the test, one that shares no vocoder: one-line errors, nothing written.
+    other_clips = tmp_path / "other"
+    _make(other_clips, clip_prefix="elsewhere")
+    no_voc = tmp_path / "novoc"
+    with ResultsStore.create(no_voc) as store:
+        store.put_clip("clip0", dataset="s", domain="speech", path="", offset=0.0, duration=1.0, sha256="x")
+        store.put_score("other_vocoder", "clip0", "good", 1.0, {"direction": "lower"})
+    for bad_run, words in ((other_clips / "run", "share no clips"), (no_voc, "share no vocoders")):
+        assert main(["mushra", "correlate", str(test), str(bad_run), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("bench: error:") and words in err and "\n" not in err, err
+        assert not (tmp_path / "x").exists()
+    with pytest.raises(BenchError, match="no manifest.json"):
+        (test / "manifest.json").rename(test / "m.json")
+        try:
+            correlate(test, run)
+        finally:
+            (test / "m.json").rename(test / "manifest.json")
+
+
+def test_write_outputs_file_names_are_safe(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    test, run = synthetic
+    ag = correlate(test, run, n_boot=100)
+    for p in ag.points:
+        p.metric = "mrstft@discoder" if p.metric == "good" else p.metric
+    for c in ag.correlations:
+        c.metric = "mrstft@discoder" if c.metric == "good" else c.metric
+    files = write_outputs(ag, tmp_path / "o")
+    assert "scatter_mrstft-discoder.png" in files
