@@ -250,6 +250,16 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mushra_dir(name: str) -> Path:
+    """A listening test folder: NAME as given, else mushra/tests/NAME."""
+    test_dir = Path(name)
+    if not test_dir.is_dir() and (Path("mushra/tests") / name).is_dir():
+        test_dir = Path("mushra/tests") / name
+    if not test_dir.is_dir():
+        raise BenchError(f"no listening test at {name} (nor mushra/tests/{name})")
+    return test_dir
+
+
 def _mushra_column(name: str) -> dict:
     """MUSHRA means of a listening test as a table column: {(domain, vocoder): Summary}."""
     import math
@@ -257,11 +267,7 @@ def _mushra_column(name: str) -> dict:
     from bench.results.stats import Summary
     from mushra.analysis import condition_summary
 
-    test_dir = Path(name)
-    if not test_dir.is_dir() and (Path("mushra/tests") / name).is_dir():
-        test_dir = Path("mushra/tests") / name
-    if not test_dir.is_dir():
-        raise BenchError(f"no listening test at {name} (nor mushra/tests/{name})")
+    test_dir = _mushra_dir(name)
     rows = condition_summary(test_dir)
     if not rows:
         from mushra.analysis import TestResults
@@ -277,7 +283,13 @@ def _mushra_column(name: str) -> dict:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.results.report import write_report
 
-    path = write_report(Path(args.run), Path(args.out) if args.out else None)
+    test_dir, column = (_mushra_dir(args.mushra), None) if args.mushra else (None, None)
+    if test_dir is not None:
+        try:
+            column = _mushra_column(str(test_dir))
+        except BenchError as err:  # no kept ratings: the report says why in its listener section
+            print(f"bench: warning: no MUSHRA column: {_one_line(err)}", file=sys.stderr)
+    path = write_report(Path(args.run), Path(args.out) if args.out else None, mushra=test_dir, mushra_column=column)
     print(f"report: {path}")
     return 0
 
@@ -514,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write an HTML report (tables, plots, per-clip values with audio) of a run")
     rp.add_argument("run")
     rp.add_argument("--out", metavar="PATH", help="report file (default RUN/report.html; the only file written)")
+    rp.add_argument("--mushra", metavar="TEST_DIR",
+                    help="a listening test built from this run: adds its MUSHRA column and the listener-agreement "
+                         "section (correlations as `bench mushra correlate`, hidden reference and anchors excluded)")
     rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("vocoders", help="list vocoders and whether their weights are found")

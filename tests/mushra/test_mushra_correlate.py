@@ -305,3 +305,198 @@ def test_write_outputs_file_names_are_safe(synthetic: tuple[Path, Path], tmp_pat
         c.metric = "mrstft@discoder" if c.metric == "good" else c.metric
     files = write_outputs(ag, tmp_path / "o")
     assert "scatter_mrstft-discoder.png" in files
+
+
+# -- end to end: a run, a listening test completed in Chromium, `bench mushra correlate`, the report --------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
+#: The test listener rates by the known degradation (noise at 30/20/10 dB SNR); Griffin-Lim in between.
+LISTENER = {"reference": 100, "noisy30": 80, "noisy20": 62, "griffinlim": 50, "noisy10": 30, "anchor70": 40,
+            "anchor35": 15}
+
+
+def _small_run(root: Path) -> Path:
+    """A real `bench run` of 3 music clips (2 s): reference, anchors, Griffin-Lim, and three pre-rendered systems
+    (the reference as evaluated plus white noise at 30, 20 and 10 dB SNR); metrics mrstft and mrmel."""
+    import soundfile as sf
+    from testsignals import music_like
+
+    from bench.export_references import export_references
+    from bench.runner import RunConfig, run
+
+    clips = root / "clips"
+    clips.mkdir()
+    for k in range(3):
+        sf.write(clips / f"song{k}.wav", music_like(2.0, 44100, seed=k), 44100)
+    out = root / "run"
+    base = dict(out=out, dataset="folder", dataset_options={"path": str(clips), "domain": "music"}, device="cpu",
+                progress=False, metrics=["mrstft", "mrmel"], vocoder_params={"griffinlim": {"iterations": 4}})
+    run(RunConfig(vocoders=["reference"], **base))
+    refs = root / "refs"
+    export_references(out, refs)
+    rng = np.random.default_rng(0)
+    renders = {}
+    for snr in (30, 20, 10):
+        d = root / f"noisy{snr}"
+        d.mkdir()
+        for f in sorted(refs.glob("*.wav")):
+            x, sr = sf.read(f, dtype="float32")
+            noise = rng.standard_normal(x.size).astype(np.float32)
+            noise *= np.sqrt(np.mean(x**2) / np.mean(noise**2)) * 10 ** (-snr / 20)
+            sf.write(d / f.name, x + noise, sr, subtype="FLOAT")
+        renders[f"noisy{snr}"] = str(d)
+    run(RunConfig(vocoders=["reference", "anchor35", "anchor70", "griffinlim"], renders=renders, **base))
+    return out
+
+
+def _complete_session(browser, url: str, assessor: int) -> None:
+    """Go through welcome, volume, training, the items and the questionnaire as a listener would (play every
+    condition, then set its slider), rating by :data:`LISTENER` with a small deterministic spread."""
+    from playwright.sync_api import expect
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    mushra_pages = 0
+    for _ in range(12):
+        title = page.locator("h2.page-title").inner_text(timeout=20_000)
+        if title == "Thank you":
+            break
+        if title == "Volume":
+            expect(page.locator("#btn-volume-play")).to_be_enabled(timeout=20_000)
+            page.click("#btn-volume-play")
+        elif page.locator("#play-reference").count():
+            expect(page.locator("#play-reference")).to_be_enabled(timeout=20_000)
+            page.click("#play-reference")
+            for n, label in enumerate(page.evaluate("window.mushraApp.currentOrder()"), start=1):
+                page.click(f"#play-{n}")
+                score = LISTENER[label] if label == "reference" else \
+                    LISTENER[label] + ((mushra_pages * 7 + n * 3 + assessor * 5) % 9) - 4
+                expect(page.locator(f"#rating-{n}")).to_be_enabled()
+                page.locator(f"#rating-{n}").fill(str(score))
+                expect(page.locator(f"#score-{n}")).to_have_text(str(score))
+            if page.locator("#btn-play").inner_text() == "Pause":
+                page.locator("body").press(" ")
+            mushra_pages += 1
+        before = page.evaluate("window.mushraApp.state().pageIndex")
+        page.click("#btn-next")
+        page.wait_for_function(f"window.mushraApp.state().pageIndex > {before}", timeout=10_000)
+    assert mushra_pages == 4   # training + 3 items
+    page.fill("#q-0", str(30 + assessor))
+    page.check("#q-1-0")
+    page.check("#q-2-1")
+    page.click("#btn-submit")
+    expect(page.locator("#submit-ok")).to_be_visible(timeout=10_000)
+    ctx.close()
+    assert errors == [], errors
+
+
+@pytest.mark.browser
+def test_listening_test_completed_in_chromium_then_correlate_and_report(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip("chromium not installed (make browser-deps)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright not installed")
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from mushra.app import create_app
+    from mushra.build import build_test
+
+    run_dir = _small_run(tmp_path)
+    test_dir = tmp_path / "test"
+    build_test(run_dir, ["griffinlim", "noisy30", "noisy20", "noisy10"], 3, test_dir, excerpt_seconds=1.5,
+               name="correlate-e2e")
+    srv = make_server("127.0.0.1", 0, create_app(test_dir, admin_token="t"), threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                for assessor in range(2):
+                    _complete_session(browser, f"http://127.0.0.1:{srv.server_port}/", assessor)
+            finally:
+                browser.close()
+    finally:
+        srv.shutdown()
+        thread.join(timeout=5)
+
+    out = tmp_path / "correlate"
+    assert main(["mushra", "correlate", str(test_dir), str(run_dir), "--out", str(out), "--n-boot", "1000"]) == 0
+    printed = capsys.readouterr().out
+    print(printed)
+    print(f"browser-completed test: {test_dir}\nrun: {run_dir}")
+    doc = json.loads((out / "correlations.json").read_text())
+    assert doc["assessors_kept"] == 2 and doc["conditions"] == ["griffinlim", "noisy30", "noisy20", "noisy10"]
+    rows = {(c["metric"], c["level"], c["method"]): c for c in doc["correlations"]}
+    assert {m for m, _, _ in rows} == {"mrstft", "mrmel"}
+    assert rows[("mrmel", "system", "pearson")]["n"] == 4 and rows[("mrmel", "item", "pearson")]["n"] == 12
+
+    # Recompute the item-level points independently (stored ratings, manifest, run store) and compare with scipy.
+    manifest = json.loads((test_dir / "manifest.json").read_text())
+    clip_of = {it["page_id"]: it["clip_id"] for it in manifest["items"]}
+    storage = Storage(next((test_dir / "results").glob("*.sqlite")))
+    sums: dict[tuple[str, str], list[float]] = {}
+    for r in storage.ratings():
+        if r["trial_id"] in clip_of and r["stimulus"] in doc["conditions"]:
+            sums.setdefault((clip_of[r["trial_id"]], r["stimulus"]), []).append(r["score"])
+    with ResultsStore.open_readonly(run_dir) as store:
+        vals = {(s["clip_id"], s["vocoder"], s["metric"]): s["value"] for s in store.scores()}
+    for metric in ("mrstft", "mrmel"):
+        keys = sorted(sums)
+        x = np.array([vals[(c, v, metric)] for c, v in keys])
+        y = np.array([np.mean(sums[k]) for k in keys])
+        for method, ref in (("pearson", scipy.stats.pearsonr(x, y).statistic),
+                            ("spearman", scipy.stats.spearmanr(x, y).statistic),
+                            ("kendall", scipy.stats.kendalltau(x, y).statistic)):
+            c = rows[(metric, "item", method)]
+            assert_close_f32(c["raw_r"], ref, ulps=64, scale=1.0, eps=F64_EPS, what=f"{metric} {method}")
+            assert c["r"] == -c["raw_r"]   # both lower-is-better
+    # The run is what the listener assumed: more noise, larger distance.
+    for metric in ("mrstft", "mrmel"):
+        means = [np.mean([vals[(c, f"noisy{s}", metric)] for c in clip_of.values()]) for s in (30, 20, 10)]
+        assert means[0] < means[1] < means[2], (metric, means)
+
+    # The report with the listener-agreement section, checked in Chromium.
+    report = tmp_path / "report.html"
+    assert main(["report", str(run_dir), "--mushra", str(test_dir), "--out", str(report)]) == 0
+    _check_report_in_chromium(report, tmp_path / "report.png",
+                              ["Results", "Comparison matrices", "Which metric agrees with listeners", "Distributions"])
+
+
+def _check_report_in_chromium(report: Path, shot: Path, sections: list[str]) -> None:
+    """Load the report file in headless Chromium: no console error, no failed request, the sections present,
+    every image decoded; a full-page screenshot at ``shot`` (path printed)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            failed: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+            page.goto(report.as_uri(), wait_until="load")
+            h2 = page.locator("h2").all_inner_texts()
+            for s in sections:
+                assert s in h2, (s, h2)
+            broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+            assert broken == 0
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280   # no sideways scrolling
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"report screenshot: {shot}")
+        finally:
+            browser.close()
+    assert errors == [] and failed == [], (errors, failed)
