@@ -280,6 +280,20 @@ def _mushra_column(name: str) -> dict:
     return {(r["domain"], r["condition"]): Summary(r["mean"], r["ci95"], r["n_ratings"], math.nan) for r in rows}
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two vocoders of a run, per domain and metric: paired test over clips, Holm across the printed rows."""
+    from bench.results.compare import compare_run, format_comparison
+
+    if args.n_boot < 0:
+        raise BenchError(f"--n-boot must be 0 or more, got {args.n_boot}")
+    if not 0 < args.alpha < 1:
+        raise BenchError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    rows, notes = compare_run(args.run, args.a, args.b, test=args.test, domain=args.domain, metric=args.metric,
+                              n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
+    print(format_comparison(rows, notes, args.a, args.b))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.results.report import write_report
 
@@ -522,6 +536,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="FILE", help="also write the printed table to FILE (default: print only, write "
                                              "nothing)")
     t.set_defaults(func=cmd_table)
+
+    cp = sub.add_parser("compare", help="compare two vocoders of a run: paired test over clips per domain and metric",
+                        description="Paired comparison of vocoders A and B over the clips both have, per domain "
+                                    "and metric: means, mean difference A-B with a bootstrap 95%% CI, the test, "
+                                    "p and Holm p across the printed comparisons, effect size, the better one.")
+    cp.add_argument("run")
+    cp.add_argument("a", metavar="A", help="vocoder A")
+    cp.add_argument("b", metavar="B", help="vocoder B")
+    cp.add_argument("--test", choices=["wilcoxon", "t"], default="wilcoxon",
+                    help="Wilcoxon signed-rank (default) or paired t")
+    cp.add_argument("--domain", help="only this domain")
+    cp.add_argument("--metric", help="only this metric key (e.g. mrstft, mrstft@discoder)")
+    cp.add_argument("--n-boot", type=int, default=10000, help="bootstrap resamples for the CI (default 10000)")
+    cp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    cp.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
+    cp.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("report", help="write an HTML report (tables, plots, per-clip values with audio) of a run")
     rp.add_argument("run")

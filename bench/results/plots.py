@@ -7,7 +7,6 @@ the covered clips (failures, values not computed) is labelled with its n.
 from __future__ import annotations
 
 import io
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,22 +15,26 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
+from bench.results.frame import from_store  # noqa: E402
 from bench.results.selection import Coverage, coverage  # noqa: E402
 from bench.results.store import ResultsStore  # noqa: E402
 from bench.results.tables import metric_title  # noqa: E402
 
 
-def _figures(store: ResultsStore, cover: Coverage | None) -> Iterator[tuple[str, plt.Figure]]:
-    """(``domain_metric`` name, figure) per (domain, metric) with values on covered clips."""
+def _figures(store: ResultsStore, cover: Coverage | None,
+             frame: pd.DataFrame | None = None) -> Iterator[tuple[str, plt.Figure]]:
+    """(``domain_metric`` name, figure) per (domain, metric) with values on covered clips.
+
+    The values come from ``frame`` (:func:`bench.results.frame.from_store` of ``store`` unless given)."""
     cover = cover or coverage(store)
-    domain_of = {c["clip_id"]: c["domain"] for c in cover.clips}
-    values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    directions: dict[str, str] = {}
-    for s in store.scores():
-        if s["clip_id"] in domain_of:
-            values[(domain_of[s["clip_id"]], s["metric"])][s["vocoder"]].append(s["value"])
-            directions[s["metric"]] = s["variant"].get("direction", "lower")
+    frame = frame if frame is not None else from_store(store)
+    vals = frame[(frame["kind"] == "value") & frame["latest_variant"] & frame["clip"].isin(cover.ids())]
+    # {(domain, metric): {vocoder: values in store order}}; direction of each metric's last stored variant
+    values = {key: g.groupby("vocoder", sort=False)["value"].agg(list).to_dict()
+              for key, g in vals.groupby(["domain", "metric"])}
+    directions = dict(zip(vals["metric"], vals["direction"].fillna("lower")))
     order = store.config().get("vocoders", [])
     for (domain, metric), per_voc in sorted(values.items()):
         expected = len(cover.ids(domain))
@@ -51,10 +54,11 @@ def _figures(store: ResultsStore, cover: Coverage | None) -> Iterator[tuple[str,
         yield f"{domain}_{metric}", fig
 
 
-def metric_boxplot_pngs(store: ResultsStore, cover: Coverage | None = None) -> list[tuple[str, bytes]]:
+def metric_boxplot_pngs(store: ResultsStore, cover: Coverage | None = None,
+                        frame: pd.DataFrame | None = None) -> list[tuple[str, bytes]]:
     """The box plots as (name, PNG bytes), rendered in memory (the report embeds them; nothing is written)."""
     out = []
-    for name, fig in _figures(store, cover):
+    for name, fig in _figures(store, cover, frame):
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         plt.close(fig)

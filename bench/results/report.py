@@ -15,15 +15,15 @@ import json
 import math
 import os
 import sqlite3
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.results.frame import from_store
 from bench.results.plots import metric_boxplot_pngs
 from bench.results.selection import coverage
 from bench.results.store import ResultsStore
-from bench.results.tables import Table, build_tables, caption, cell_text, notes
+from bench.results.tables import Table, _directions, build_tables, caption, cell_text, notes
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
@@ -115,16 +115,16 @@ def _png(png: bytes, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
-def _matrix_values(scores: list[dict[str, Any]], cover: Any) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
-    """{(domain, metric): {vocoder: {clip: value}}} over the covered clips, vocoders only (the hidden reference and
-    the anchors are bounds, not competitors, and are never compared)."""
+def _matrix_values(frame: Any, covered: set[str]) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
+    """{(domain, metric): {vocoder: {clip: value}}} of the values the tables average (counted) on the covered
+    clips, vocoders only (the hidden reference and the anchors are bounds, not competitors: never compared)."""
     from bench.results.tables import is_timed
 
-    out: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    domain_of = {c["clip_id"]: c["domain"] for c in cover.clips}
-    for s in scores:
-        if s["clip_id"] in domain_of and is_timed(s["vocoder"]) and not math.isnan(s["value"]):
-            out[(domain_of[s["clip_id"]], s["metric"])][s["vocoder"]][s["clip_id"]] = s["value"]
+    rows = frame[(frame["kind"] == "value") & frame["counted"] & frame["clip"].isin(covered)
+                 & frame["vocoder"].map(is_timed)]
+    out: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    for (domain, metric, vocoder), g in rows.groupby(["domain", "metric", "vocoder"], sort=False):
+        out.setdefault((domain, metric), {})[vocoder] = dict(zip(g["clip"], g["value"].astype(float)))
     return out
 
 
@@ -161,7 +161,7 @@ def _matrix_html(metric: str, direction: str, vocoders: list[str], comps: list[A
             f"{head}</tr>{''.join(rows)}</table></div>")
 
 
-def _matrices_html(scores: list[dict[str, Any]], cover: Any, order: list[str], directions: dict[str, str]) -> str:
+def _matrices_html(frame: Any, covered: set[str], order: list[str]) -> str:
     """The comparison matrices, one per domain and metric (pairwise paired tests over clips, Holm-corrected)."""
     from bench.results.significance import pairwise
 
@@ -170,7 +170,8 @@ def _matrices_html(scores: list[dict[str, Any]], cover: Any, order: list[str], d
              "α = 0.05): ▲ green = the row vocoder is significantly better, ▼ red = significantly worse, = no "
              "significant difference. Hover a cell for the p values, effect size and the bootstrap 95% CI. The hidden "
              "reference and the anchors are not compared.</p>"]
-    values = _matrix_values(scores, cover)
+    values = _matrix_values(frame, covered)
+    directions = _directions(frame, {m for _, m in values})  # as the tables take them (stored, else registry)
     shown = 0
     for domain in sorted({d for d, _ in values}):
         blocks = []
@@ -249,20 +250,20 @@ def write_report(run_dir: Path, out: Path | None = None, *, mushra: Path | None 
     with ResultsStore.open_readonly(run_dir) as store:
         cover = coverage(store)
         covered = set(cover.ids())
-        tables = build_tables(store, rtf=True, cover=cover, extra=extra, extra_directions={"mushra": "higher"})
-        scores = [s for s in store.scores() if s["clip_id"] in covered]
-        if not scores:
+        frame = from_store(store)  # the tables and plots are aggregations of the run's frame
+        tables = build_tables(store, rtf=True, cover=cover, frame=frame, extra=extra,
+                              extra_directions={"mushra": "higher"})
+        scores = frame[(frame["kind"] == "value") & frame["latest_variant"] & frame["clip"].isin(covered)]
+        if scores.empty:
             raise BenchError(f"{run_dir}: no values stored for the current selection; no report written")
-        plots = metric_boxplot_pngs(store, cover)
+        plots = metric_boxplot_pngs(store, cover, frame=frame)
         renders = [r for r in store.renders() if r["clip_id"] in covered]
         provenance, recorded = _provenance_groups(store, renders, cover.ids())
         selected = covered | {c["clip_id"] for c in cover.skipped} | set(cover.unprepared)
         failures = [f for f in store.failures() if f["clip_id"] in selected or not f["clip_id"]]
         config, env = store.config(), store.get_meta("environment", {})
-    metrics = list(dict.fromkeys(s["metric"] for s in scores))
-    per: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for s in scores:
-        per[(s["clip_id"], s["vocoder"])][s["metric"]] = s["value"]
+    metrics = list(dict.fromkeys(scores["metric"]))
+    per = {key: dict(zip(g["metric"], g["value"])) for key, g in scores.groupby(["clip", "vocoder"], sort=False)}
     base = out.resolve().parent
     audio = {(r["clip_id"], r["vocoder"]): _rel(Path(r["path"]).resolve(), base) for r in renders}
     parts = [f"<!doctype html><meta charset=utf-8><title>bench report: {html.escape(run_dir.name)}</title>",
@@ -271,8 +272,7 @@ def write_report(run_dir: Path, out: Path | None = None, *, mushra: Path | None 
              f"mean ± 95% CI over {html.escape(cover.describe())}; best complete non-reference value in bold.</p>"
              "<h2>Results</h2>"]
     parts += [_table_html(t) for t in tables]
-    directions = {s["metric"]: s["variant"].get("direction", "lower") for s in scores}
-    parts.append(_matrices_html(scores, cover, config.get("vocoders", []), directions))
+    parts.append(_matrices_html(frame, covered, config.get("vocoders", [])))
     if mushra is not None:
         parts.append(_agreement_html(run_dir, Path(mushra)))
     parts.append("<h2>Distributions</h2><div class=plots>")
@@ -312,7 +312,7 @@ def write_report(run_dir: Path, out: Path | None = None, *, mushra: Path | None 
                   f"<td>{html.escape(f['clip_id'])}</td><td>{html.escape(f['metric'])}</td>"
                   f"<td class=l>{html.escape(f['error'])}</td></tr>" for f in failures]
         parts.append("</table>")
-    variants = {s["metric"]: s["variant"] for s in scores}
+    variants = dict(zip(scores["metric"], scores["variant"].map(json.loads)))
     parts.append("<h2>Configuration of the last run command</h2><pre>" + html.escape(json.dumps(
         {"config": config, "metric_variants": variants, "environment": env}, indent=2, default=str)) + "</pre>")
     out.write_text("\n".join(parts))

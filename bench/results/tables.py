@@ -17,10 +17,13 @@ import csv
 import functools
 import io
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+
+from bench.results.frame import from_store
 from bench.results.selection import Coverage, coverage
 from bench.results.stats import Summary, summarize
 from bench.results.store import ResultsStore
@@ -120,8 +123,10 @@ def is_timed(vocoder: str) -> bool:
     return vocoder not in _untimed()
 
 
-def _directions(store: ResultsStore, metrics: set[str]) -> dict[str, str]:
-    out = {s["metric"]: s["variant"].get("direction", "lower") for s in store.scores()}
+def _directions(frame: pd.DataFrame, metrics: set[str]) -> dict[str, str]:
+    """Direction of each metric: of its latest stored variant (default "lower"), else from the registry."""
+    v = frame[(frame["kind"] == "value") & frame["latest_variant"]]
+    out = dict(zip(v["metric"], v["direction"].fillna("lower")))  # in store order: the last one wins
     unknown = metrics - set(out)
     if unknown:  # a metric that only failed: its direction from the registry
         from bench.metrics.registry import metric_registry
@@ -131,53 +136,42 @@ def _directions(store: ResultsStore, metrics: set[str]) -> dict[str, str]:
     return out
 
 
-def _cell(values: dict[str, float], failed: set[str], clips: list[str]) -> Cell:
-    present = [c for c in clips if c in values]
-    return Cell(summarize([values[c] for c in present]), len(clips),
-                tuple(c for c in clips if c not in values and c in failed),
-                tuple(c for c in clips if c not in values and c not in failed))
+def _clip_sets(rows: pd.DataFrame, by: list[str]) -> dict[Any, set[str]]:
+    """{group key: set of clip ids} of ``rows`` grouped by ``by``."""
+    return rows.groupby(by, sort=False)["clip"].agg(set).to_dict() if len(rows) else {}
 
 
 def build_tables(store: ResultsStore, *, rtf: bool = False,
                  extra: dict[str, dict[tuple[str, str], Summary]] | None = None,
                  extra_directions: dict[str, str] | None = None,
-                 cover: Coverage | None = None) -> list[Table]:
+                 cover: Coverage | None = None, frame: pd.DataFrame | None = None) -> list[Table]:
     """Aggregate the store into one :class:`Table` per domain over the covered clips (plus extra columns).
 
+    The values, renders and failures come from ``frame`` (:func:`bench.results.frame.from_store` of ``store``
+    unless given); the store gives the run's config (row and column order) and, unless given, the coverage.
     ``extra[column][(domain, vocoder)]`` adds a precomputed column (e.g. MUSHRA from a listening test).
     """
     cover = cover or coverage(store)
-    covered = set(cover.ids())
-    # values[(vocoder, metric)][clip] and failures: (vocoder, clip) of synthesis, (vocoder, clip, metric) of metrics
-    synth_failed: dict[str, set[str]] = defaultdict(set)
-    metric_failed: dict[tuple[str, str], set[str]] = defaultdict(set)
-    failed_at: dict[tuple[str, str, str], float] = {}  # (vocoder, clip, metric or "") -> time of the failure
-    for f in store.failures():
-        if f["clip_id"] not in covered:
-            continue
-        if f["stage"] == "synthesis":
-            synth_failed[f["vocoder"]].add(f["clip_id"])
-            failed_at[(f["vocoder"], f["clip_id"], "")] = f["created"] or 0.0
-        elif f["stage"] == "metric":
-            metric_failed[(f["vocoder"], f["metric"])].add(f["clip_id"])
-            failed_at[(f["vocoder"], f["clip_id"], f["metric"])] = f["created"] or 0.0
-    values: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for s in store.scores():
-        if s["clip_id"] not in covered:
-            continue
-        # A failure recorded after the value (a re-render or a new metric variant that failed) makes the value
-        # stale: the cell counts the failure, not the old number.
-        last_failure = max(failed_at.get((s["vocoder"], s["clip_id"], k), -math.inf) for k in ("", s["metric"]))
-        if last_failure < (s["created"] or 0.0):
-            values[(s["vocoder"], s["metric"])][s["clip_id"]] = s["value"]
+    frame = frame if frame is not None else from_store(store)
+    order = {c: i for i, c in enumerate(cover.ids())}  # covered clips, in selection order
+    f = frame[frame["clip"].isin(order.keys()) & frame["latest_variant"]]
+    # failures: (vocoder, clip) of synthesis, (vocoder, metric, clip) of metrics; a failure written after a value
+    # or render made it stale (frame column), so the cell counts the failure, not the old number
+    fails = f[f["kind"] == "failure"]
+    synth_failed = _clip_sets(fails[fails["stage"] == "synthesis"], ["vocoder"])
+    metric_failed = _clip_sets(fails[fails["stage"] == "metric"], ["vocoder", "metric"])
+    counted = f[(f["kind"] == "value") & ~f["stale"]][["vocoder", "metric", "clip", "domain", "value"]]
     if rtf:
-        for r in store.renders():
-            if (r["clip_id"] in covered and r["rtf"] is not None and is_timed(r["vocoder"])
-                    and failed_at.get((r["vocoder"], r["clip_id"], ""), -math.inf) < (r["created"] or 0.0)):
-                values[(r["vocoder"], "rtf")][r["clip_id"]] = r["rtf"]
+        timed = f[(f["kind"] == "render") & ~f["stale"] & f["rtf"].notna() & f["vocoder"].map(is_timed)]
+        counted = pd.concat([counted, timed.assign(metric="rtf", value=timed["rtf"])[counted.columns]])
+    counted = counted.assign(pos=counted["clip"].map(order)).sort_values("pos", kind="stable")
+    # values[(domain, vocoder, metric)]: per-clip values in selection order; clips_with[...]: their clips
+    cell_key = ["domain", "vocoder", "metric"]
+    values = counted.groupby(cell_key, sort=False)["value"].agg(list).to_dict() if len(counted) else {}
+    clips_with = _clip_sets(counted, cell_key)
 
-    metrics = {m for _, m in values} | {m for _, m in metric_failed}
-    directions = _directions(store, metrics - {"rtf"})
+    metrics = {m for _, _, m in values} | {m for _, m in metric_failed}
+    directions = _directions(frame, metrics - {"rtf"})
     directions["rtf"] = "higher"
     config = store.config()
     metric_order = [m for m in config.get("metrics", []) if m in metrics and m in directions] + sorted(
@@ -185,23 +179,21 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
     if rtf:
         metric_order.append("rtf")
     vocoder_order = config.get("vocoders", [])
-    keys = set(values) | set(metric_failed)  # (vocoder, metric) pairs with a value or a failure
+    # per domain: the (vocoder, metric) pairs with a value or a failure, the vocoders with a synthesis failure
+    pairs = pd.concat([counted[cell_key], fails[fails["stage"] == "metric"][cell_key]])
+    has_by_domain = {d: set(zip(g["vocoder"], g["metric"])) for d, g in pairs.groupby("domain")}
+    synth_by_domain = {d: set(g["vocoder"]) for d, g in fails[fails["stage"] == "synthesis"].groupby("domain")}
     tables = []
     domains = sorted(set(cover.domains()) | {d for col in (extra or {}).values() for d, _ in col if d != "all"})
     for domain in domains:
         clips = cover.ids(domain)
-        in_domain = set(clips)
-
-        def has(v: str, m: str) -> bool:
-            return bool(in_domain & (values.get((v, m), {}).keys() | metric_failed.get((v, m), set())))
-
-        cols = [m for m in metric_order if m != "rtf" and any(has(v, m) for v, mm in keys if mm == m)]
-        present = ({v for (v, m) in keys if m != "rtf" and has(v, m)}
-                   | {v for v, cs in synth_failed.items() if cs & in_domain}
+        has = has_by_domain.get(domain, set())
+        cols = [m for m in metric_order if m != "rtf" and any(mm == m for _, mm in has)]
+        present = ({v for v, m in has if m != "rtf"} | synth_by_domain.get(domain, set())
                    | {v for col in (extra or {}).values() for d, v in col if d == domain})
-        if rtf and any(has(v, m) for v, m in values if m == "rtf"):  # only when a vocoder (not anchor) was timed
+        if rtf and any(m == "rtf" for _, m in has):  # only when a vocoder (not anchor) was timed
             cols.append("rtf")
-            present |= {v for (v, m) in values if m == "rtf" and has(v, m)}
+            present |= {v for v, m in has if m == "rtf"}
         if not present:
             continue
         rows = [v for v in vocoder_order if v in present] + sorted(present - set(vocoder_order))
@@ -214,7 +206,10 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
                 if m == "rtf" and not is_timed(v):
                     continue
                 failed = synth_failed.get(v, set()) | metric_failed.get((v, m), set())
-                t.cells[v][m] = _cell(values.get((v, m), {}), failed, clips)
+                have = clips_with.get((domain, v, m), set())
+                t.cells[v][m] = Cell(summarize(values.get((domain, v, m), [])), len(clips),
+                                     tuple(c for c in clips if c not in have and c in failed),
+                                     tuple(c for c in clips if c not in have and c not in failed))
             for name, col in (extra or {}).items():
                 if (domain, v) in col:
                     t.cells[v][name] = Cell(col[(domain, v)])
