@@ -286,7 +286,8 @@ def correlate(
         scores = store.scores()
     shared_clips = [p for p, c in page_clip.items() if c in run_clips]
     if not shared_clips:
-        raise BenchError(f"{test_dir} and {run_dir} share no clips (the test's: {_summarise(sorted(set(page_clip.values())))}; "
+        test_clips = _summarise(sorted(set(page_clip.values())))
+        raise BenchError(f"{test_dir} and {run_dir} share no clips (the test's: {test_clips}; "
                          f"it was built from {res.manifest.get('run_dir', 'an unknown run')})")
     run_vocoders = {s["vocoder"] for s in scores}
     shared_conditions = [c for c in conditions if c in run_vocoders]
@@ -373,6 +374,8 @@ def method_text(ag: Agreement) -> list[str]:
         "Sign-adjusted: +1 = the metric orders the points as the listeners do (for lower-is-better metrics, ↓, the "
         "coefficient is multiplied by -1). System level: one point per condition (metric mean over the items vs "
         "mean score); item level: one point per item x condition (metric vs mean score over assessors).",
+        "System-level intervals cover the sampling of assessors and items only, not of the systems: with few "
+        "systems a high coefficient can arise by chance even inside a narrow interval.",
         f"95% CI: basic bootstrap, {ag.n_boot} resamples (seed {ag.seed}); each resample draws the kept "
         "assessors with replacement and the items with replacement, then recomputes the MUSHRA means and the "
         "coefficient; interval [2r - q97.5, 2r - q2.5] of the resampled coefficients, clipped to [-1, 1]. Metric "
@@ -420,7 +423,8 @@ def to_json(ag: Agreement) -> str:
     doc = {
         "test": str(ag.test_dir), "run": str(ag.run_dir), "include_anchors": ag.include_anchors,
         "bootstrap": {"resamples": ag.n_boot, "seed": ag.seed,
-                      "interval": "basic 95%: [2r - q97.5, 2r - q2.5] of the resampled coefficients, clipped to [-1, 1]",
+                      "interval": "basic 95%: [2r - q97.5, 2r - q2.5] of the resampled coefficients, clipped to "
+                                  "[-1, 1]",
                       "resampled": "kept assessors with replacement and items with replacement, independently"},
         "sign": "adjusted: +1 agrees with listeners; raw_r is the coefficient of the stored values",
         "assessors_kept": ag.assessors_kept, "assessors_total": ag.assessors_total, "conditions": ag.conditions,
@@ -439,17 +443,20 @@ def scatter_png(ag: Agreement, metric: str) -> bytes:
 
     pts = [p for p in ag.points if p.metric == metric]
     p = next((q for q in pts if q.domain == ALL_DOMAINS), pts[0])
-    fig = Figure(figsize=(9.0, 3.8), dpi=100)
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(10.0, 3.8), dpi=100, layout="constrained")
     ax_i, ax_s = fig.subplots(1, 2)
-    markers = {d: m for d, m in zip(sorted(set(p.item_domains)), "os^Dv")}
+    domains = sorted(set(p.item_domains))
+    markers = {d: m for d, m in zip(domains, "os^Dv")}
     for k, cond in enumerate(p.conditions):
-        for d in markers:
+        for d in domains:
             rows = [i for i, dd in enumerate(p.item_domains) if dd == d]
-            ax_i.scatter(p.x[rows, k], p.y[rows, k], color=f"C{k % 10}", marker=markers[d], s=28, alpha=0.8,
-                         label=f"{cond}" + (f" ({d})" if len(markers) > 1 else ""))
+            ax_i.scatter(p.x[rows, k], p.y[rows, k], color=f"C{k % 10}", marker=markers[d], s=28, alpha=0.8)
         ax_s.scatter([p.x[:, k].mean()], [np.nanmean(p.y[:, k])], color=f"C{k % 10}", s=60)
         ax_s.annotate(cond, (p.x[:, k].mean(), np.nanmean(p.y[:, k])), fontsize=8, xytext=(4, 4),
                       textcoords="offset points")
+    ax_s.margins(x=0.15)  # room for the condition names
     label = metric_label(metric, p.direction)
     for ax, level in ((ax_i, "item"), (ax_s, "system")):
         cs = {c.method: c for c in ag.correlations if c.metric == metric and c.domain == p.domain and c.level == level}
@@ -461,10 +468,14 @@ def scatter_png(ag: Agreement, metric: str) -> bytes:
         ax.grid(alpha=0.3)
         if p.direction == "lower":
             ax.invert_xaxis()  # better to the right on both axes: agreement rises to the right
-    ax_i.legend(fontsize=7, loc="best")
+    # One legend entry per condition (colour) and per domain (marker), outside the axes: it never hides a point.
+    handles = [Line2D([], [], color=f"C{k % 10}", marker="o", linestyle="", label=c)
+               for k, c in enumerate(p.conditions)]
+    if len(domains) > 1:
+        handles += [Line2D([], [], color="0.4", marker=markers[d], linestyle="", label=d) for d in domains]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
     fig.suptitle(f"{label} vs listeners (sign-adjusted; x axis reversed for ↓ metrics)" if p.direction == "lower"
                  else f"{label} vs listeners", fontsize=10)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -34,6 +34,7 @@ code,pre{background:#f6f6f6;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto;
 .bad{color:#a00}.warn{color:#8a5a00}.note{font-size:.9em;color:#444}td.l{text-align:left}
 table.matrix td{text-align:center;font-variant-numeric:tabular-nums}table.matrix td.win{background:#e3f4e3}
 table.matrix td.loss{background:#fbe3e3}table.matrix td.tie{color:#555}table.matrix td.self{background:#f4f4f4}
+table.matrix td:first-child{text-align:left}table.agreement td.l,table.agreement th:nth-child(2){text-align:left}
 .matrices{display:flex;flex-wrap:wrap;gap:0 2rem}.matrices>div{min-width:0;overflow-x:auto}
 .scatter img{max-width:100%}
 """
@@ -148,6 +149,7 @@ def _matrix_html(metric: str, direction: str, vocoders: list[str], comps: list[A
                 cells.append("<td class=tie>n/a</td>")
                 continue
             diff = flip * c.mean_diff
+            diff = 0.0 if round(diff, d) == 0 else diff   # no "-0.000"
             lo, hi = sorted((flip * c.ci_low, flip * c.ci_high))
             cls, mark = "tie", "="
             if c.significant and c.better:
@@ -157,8 +159,10 @@ def _matrix_html(metric: str, direction: str, vocoders: list[str], comps: list[A
             cells.append(f"<td class={cls} title='{html.escape(tip)}'>{mark} {diff:+.{d}f}</td>")
         rows.append(f"<tr><td>{html.escape(a)}</td>{''.join(cells)}</tr>")
     arrow = "↓" if direction == "lower" else "↑"
+    why = sorted({c.note for c in comps if c.note})
+    foot = "".join(f"<div class=note>{html.escape(n)}</div>" for n in why)
     return (f"<div><h4>{html.escape(metric_title(metric))} {arrow}</h4><table class=matrix><tr><th>row vs column</th>"
-            f"{head}</tr>{''.join(rows)}</table></div>")
+            f"{head}</tr>{''.join(rows)}</table>{foot}</div>")
 
 
 def _matrices_html(frame: Any, covered: set[str], order: list[str]) -> str:
@@ -168,8 +172,8 @@ def _matrices_html(frame: Any, covered: set[str], order: list[str]) -> str:
     parts = ["<h2>Comparison matrices</h2><p class=note>Each cell: mean paired difference row − column over the "
              "clips both have (Wilcoxon signed-rank test over clips, Holm-corrected across the pairs of one matrix, "
              "α = 0.05): ▲ green = the row vocoder is significantly better, ▼ red = significantly worse, = no "
-             "significant difference. Hover a cell for the p values, effect size and the bootstrap 95% CI. The hidden "
-             "reference and the anchors are not compared.</p>"]
+             "significant difference (for ↓ metrics a negative difference favours the row). Hover a cell for the p "
+             "values, effect size and the bootstrap 95% CI. The hidden reference and the anchors are not compared.</p>"]
     values = _matrix_values(frame, covered)
     directions = _directions(frame, {m for _, m in values})  # as the tables take them (stored, else registry)
     shown = 0

@@ -11,78 +11,18 @@ import numpy as np
 import pytest
 import scipy.stats
 from numerics import F64_EPS, assert_close_f32
+from reportcheck import CHROMIUM, CHROMIUM_ARGS, check_report_in_chromium, require_browser
 
 from bench.cli import main
 from bench.errors import BenchError
 from bench.results.store import ResultsStore
-from mushra.analysis import default_db_path
 from mushra.config import ANCHOR35, ANCHOR70, HIDDEN_REFERENCE
 from mushra.correlate import _bootstrap, correlate, kendall, pearson, spearman, to_markdown, write_outputs
 from mushra.storage import Storage
-from mushra.testing import make_session, make_test_dir
-from mushra.validate import validate_session
+from mushra.testing import BASE, SYSTEMS, latent_quality, make_scored_study
 
-SYSTEMS = ("v1", "v2", "v3", "v4", "v5")
-BASE = {"v1": 30.0, "v2": 45.0, "v3": 60.0, "v4": 72.0, "v5": 85.0}
 N_ITEMS = 10
 N_ASSESSORS = 12
-
-
-def _quality(n_items: int = N_ITEMS) -> dict[tuple[int, str], float]:
-    """Latent quality of every (item, condition): system base +- an item effect; reference 100, anchors low."""
-    rng = np.random.default_rng(7)
-    q = {}
-    for i in range(n_items):
-        for v in SYSTEMS:
-            q[(i, v)] = BASE[v] + rng.uniform(-8, 8)
-        q[(i, HIDDEN_REFERENCE)] = 100.0
-        q[(i, ANCHOR70)] = 35.0 + rng.uniform(-5, 5)
-        q[(i, ANCHOR35)] = 12.0 + rng.uniform(-5, 5)
-    return q
-
-
-def _make(tmp_path: Path, *, n_items: int = N_ITEMS, systems: tuple[str, ...] = SYSTEMS, bad_assessor: bool = False,
-          clip_prefix: str = "clip", noise_sd: float = 4.0) -> tuple[Path, Path, dict]:
-    """A test folder with stored sessions and a run store with three metrics on the test's clips:
-
-    - ``good`` (lower is better): exp(-q/30), a monotone decreasing function of the latent quality q;
-    - ``good_up`` (higher is better): q/10 + 1;
-    - ``noise`` (higher is better): unrelated to q for the vocoders; best for the reference, worst for the anchors
-      (as any metric is, by construction).
-    Listeners rate q + N(0, noise_sd) (rounded, clipped to 0..100)."""
-    test = tmp_path / "test"
-    cfg = make_test_dir(test, n_items=n_items, seconds=0.1, systems=systems)
-    manifest = json.loads((test / "manifest.json").read_text())
-    for k, it in enumerate(manifest["items"]):
-        it["clip_id"] = f"{clip_prefix}{k}"
-    (test / "manifest.json").write_text(json.dumps(manifest))
-    q = _quality(n_items)
-    conds = [HIDDEN_REFERENCE, *systems, ANCHOR70, ANCHOR35]
-    rng = np.random.default_rng(11)
-    storage = Storage(default_db_path(test, cfg))
-    items = [it["page_id"] for it in manifest["items"]]
-    for a in range(N_ASSESSORS):
-        scores = {pid: {c: int(np.clip(round(q[(i, c)] + (0 if c == HIDDEN_REFERENCE else rng.normal(0, noise_sd))),
-                                       0, 100)) for c in conds} for i, pid in enumerate(items)}
-        assert storage.add(validate_session(make_session(cfg, f"a{a}", scores=scores), cfg))
-    if bad_assessor:   # rates the reference 40 everywhere (excluded by screening) and inverts every vocoder
-        scores = {pid: {c: 40 if c == HIDDEN_REFERENCE else int(np.clip(round(110 - q[(i, c)]), 0, 100))
-                        for c in conds} for i, pid in enumerate(items)}
-        assert storage.add(validate_session(make_session(cfg, "bad", scores=scores), cfg))
-
-    run = tmp_path / "run"
-    noise = np.random.default_rng(3)
-    with ResultsStore.create(run) as store:
-        for k, it in enumerate(manifest["items"]):
-            store.put_clip(it["clip_id"], dataset="synthetic", domain=it["domain"], path="", offset=0.0,
-                           duration=1.0, sha256=f"h{k}")
-            for c in conds:
-                qq = q[(k, c)]
-                store.put_score(c, it["clip_id"], "good", math.exp(-qq / 30), {"direction": "lower"})
-                store.put_score(c, it["clip_id"], "good_up", qq / 10 + 1, {"direction": "higher"})
-                nv = {HIDDEN_REFERENCE: 5.0, ANCHOR70: 1.5, ANCHOR35: 1.0}.get(c, noise.uniform(2.0, 4.0))
-                store.put_score(c, it["clip_id"], "noise", nv, {"direction": "higher"})
-    return test, run, q
 
 
 def _get(ag, metric: str, level: str, method: str, domain: str = "all"):
@@ -92,7 +32,7 @@ def _get(ag, metric: str, level: str, method: str, domain: str = "all"):
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    test, run, _ = _make(tmp_path_factory.mktemp("corr"))
+    test, run, _ = make_scored_study(tmp_path_factory.mktemp("corr"))
     return test, run
 
 
@@ -100,7 +40,7 @@ def test_known_relation_agrees_and_unrelated_metric_does_not(synthetic: tuple[Pa
     test, run = synthetic
     ag = correlate(test, run, n_boot=500)
     assert ag.conditions == list(SYSTEMS) and ag.assessors_kept == N_ASSESSORS and len(ag.items) == N_ITEMS
-    q = _quality()
+    q = latent_quality()
     qs = np.array([q[(i, v)] for i in range(N_ITEMS) for v in SYSTEMS])
     xs = {"good": np.exp(-qs / 30), "good_up": qs / 10 + 1}
     for metric in ("good", "good_up"):
@@ -220,8 +160,8 @@ def test_anchors_excluded_by_default_and_inflate_when_included(synthetic: tuple[
 
 def test_only_kept_assessors_count(tmp_path: Path) -> None:
     """An assessor excluded by post-screening (who rates every vocoder the other way round) changes nothing."""
-    test_a, run_a, _ = _make(tmp_path / "a")
-    test_b, run_b, _ = _make(tmp_path / "b", bad_assessor=True)
+    test_a, run_a, _ = make_scored_study(tmp_path / "a")
+    test_b, run_b, _ = make_scored_study(tmp_path / "b", bad_assessor=True)
     a, b = correlate(test_a, run_a, n_boot=200), correlate(test_b, run_b, n_boot=200)
     assert (b.assessors_kept, b.assessors_total) == (N_ASSESSORS, N_ASSESSORS + 1)
     assert [(c.metric, c.level, c.method, c.r, c.ci_low, c.ci_high) for c in a.correlations] == \
@@ -253,7 +193,7 @@ def test_bootstrap_resamples_assessors_and_items() -> None:
 
 
 def test_too_few_conditions_is_na_not_a_perfect_correlation(tmp_path: Path) -> None:
-    test, run, _ = _make(tmp_path, n_items=4, systems=("v1", "v2"))
+    test, run, _ = make_scored_study(tmp_path, n_items=4, systems=("v1", "v2"))
     ag = correlate(test, run, n_boot=100)
     sys_rows = [c for c in ag.correlations if c.level == "system"]
     assert sys_rows and all(math.isnan(c.r) and c.n == 2 and "at least 3" in c.note for c in sys_rows)
@@ -278,7 +218,7 @@ def test_cli_writes_outputs_and_errors_are_one_line(synthetic: tuple[Path, Path]
 
     # A run that shares no clip with the test, one that shares no vocoder: one-line errors, nothing written.
     other_clips = tmp_path / "other"
-    _make(other_clips, clip_prefix="elsewhere")
+    make_scored_study(other_clips, clip_prefix="elsewhere")
     no_voc = tmp_path / "novoc"
     with ResultsStore.create(no_voc) as store:
         store.put_clip("clip0", dataset="s", domain="speech", path="", offset=0.0, duration=1.0, sha256="x")
@@ -308,10 +248,6 @@ def test_write_outputs_file_names_are_safe(synthetic: tuple[Path, Path], tmp_pat
 
 
 # -- end to end: a run, a listening test completed in Chromium, `bench mushra correlate`, the report --------------
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
 #: The test listener rates by the known degradation (noise at 30/20/10 dB SNR); Griffin-Lim in between.
 LISTENER = {"reference": 100, "noisy30": 80, "noisy20": 62, "griffinlim": 50, "noisy10": 30, "anchor70": 40,
             "anchor35": 15}
@@ -351,7 +287,7 @@ def _small_run(root: Path) -> Path:
     return out
 
 
-def _complete_session(browser, url: str, assessor: int) -> None:
+def _complete_session(browser, url: str, assessor: int, pages: int) -> None:
     """Go through welcome, volume, training, the items and the questionnaire as a listener would (play every
     condition, then set its slider), rating by :data:`LISTENER` with a small deterministic spread."""
     from playwright.sync_api import expect
@@ -375,8 +311,9 @@ def _complete_session(browser, url: str, assessor: int) -> None:
             page.click("#play-reference")
             for n, label in enumerate(page.evaluate("window.mushraApp.currentOrder()"), start=1):
                 page.click(f"#play-{n}")
-                score = LISTENER[label] if label == "reference" else \
-                    LISTENER[label] + ((mushra_pages * 7 + n * 3 + assessor * 5) % 9) - 4
+                score = LISTENER.get(label, 50)
+                if label != "reference":
+                    score += ((mushra_pages * 7 + n * 3 + assessor * 5) % 9) - 4
                 expect(page.locator(f"#rating-{n}")).to_be_enabled()
                 page.locator(f"#rating-{n}").fill(str(score))
                 expect(page.locator(f"#score-{n}")).to_have_text(str(score))
@@ -386,7 +323,7 @@ def _complete_session(browser, url: str, assessor: int) -> None:
         before = page.evaluate("window.mushraApp.state().pageIndex")
         page.click("#btn-next")
         page.wait_for_function(f"window.mushraApp.state().pageIndex > {before}", timeout=10_000)
-    assert mushra_pages == 4   # training + 3 items
+    assert mushra_pages == pages   # training + the items
     page.fill("#q-0", str(30 + assessor))
     page.check("#q-1-0")
     page.check("#q-2-1")
@@ -396,26 +333,15 @@ def _complete_session(browser, url: str, assessor: int) -> None:
     assert errors == [], errors
 
 
-@pytest.mark.browser
-def test_listening_test_completed_in_chromium_then_correlate_and_report(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    if not CHROMIUM.is_file():
-        pytest.skip("chromium not installed (make browser-deps)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright not installed")
+def _rate_in_chromium(test_dir: Path, *, n_assessors: int, pages: int) -> None:
+    """Serve ``test_dir`` (mushra.app on 127.0.0.1, a thread) and complete it ``n_assessors`` times in Chromium."""
     import threading
 
     from werkzeug.serving import make_server
 
     from mushra.app import create_app
-    from mushra.build import build_test
 
-    run_dir = _small_run(tmp_path)
-    test_dir = tmp_path / "test"
-    build_test(run_dir, ["griffinlim", "noisy30", "noisy20", "noisy10"], 3, test_dir, excerpt_seconds=1.5,
-               name="correlate-e2e")
+    sync_playwright = require_browser()
     srv = make_server("127.0.0.1", 0, create_app(test_dir, admin_token="t"), threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -423,13 +349,26 @@ def test_listening_test_completed_in_chromium_then_correlate_and_report(tmp_path
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             try:
-                for assessor in range(2):
-                    _complete_session(browser, f"http://127.0.0.1:{srv.server_port}/", assessor)
+                for assessor in range(n_assessors):
+                    _complete_session(browser, f"http://127.0.0.1:{srv.server_port}/", assessor, pages)
             finally:
                 browser.close()
     finally:
         srv.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.mark.browser
+def test_listening_test_completed_in_chromium_then_correlate_and_report(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from mushra.build import build_test
+
+    require_browser()
+    run_dir = _small_run(tmp_path)
+    test_dir = tmp_path / "test"
+    build_test(run_dir, ["griffinlim", "noisy30", "noisy20", "noisy10"], 3, test_dir, excerpt_seconds=1.5,
+               name="correlate-e2e")
+    _rate_in_chromium(test_dir, n_assessors=2, pages=4)
 
     out = tmp_path / "correlate"
     assert main(["mushra", "correlate", str(test_dir), str(run_dir), "--out", str(out), "--n-boot", "1000"]) == 0
@@ -470,33 +409,50 @@ def test_listening_test_completed_in_chromium_then_correlate_and_report(tmp_path
     # The report with the listener-agreement section, checked in Chromium.
     report = tmp_path / "report.html"
     assert main(["report", str(run_dir), "--mushra", str(test_dir), "--out", str(report)]) == 0
-    _check_report_in_chromium(report, tmp_path / "report.png",
-                              ["Results", "Comparison matrices", "Which metric agrees with listeners", "Distributions"])
+    check_report_in_chromium(report, tmp_path / "report.png",
+                             ["Results", "Comparison matrices", "Which metric agrees with listeners", "Distributions"])
 
 
-def _check_report_in_chromium(report: Path, shot: Path, sections: list[str]) -> None:
-    """Load the report file in headless Chromium: no console error, no failed request, the sections present,
-    every image decoded; a full-page screenshot at ``shot`` (path printed)."""
-    from playwright.sync_api import sync_playwright
+@pytest.mark.browser
+def test_existing_run_listening_test_in_chromium(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With BENCH_E2E_RUN=<run folder> (e.g. results/demo): a 4-item test built from that run, completed in Chromium
+    by two test listeners (scores by :data:`LISTENER`, 50 for other vocoders), then `bench mushra correlate` with
+    and without the anchors; item-level points checked against scipy. Skipped without the variable."""
+    import os
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            failed: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
-            page.goto(report.as_uri(), wait_until="load")
-            h2 = page.locator("h2").all_inner_texts()
-            for s in sections:
-                assert s in h2, (s, h2)
-            broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
-            assert broken == 0
-            assert page.evaluate("document.documentElement.scrollWidth") <= 1280   # no sideways scrolling
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"report screenshot: {shot}")
-        finally:
-            browser.close()
-    assert errors == [] and failed == [], (errors, failed)
+    from mushra.build import build_test
+
+    run_dir = os.environ.get("BENCH_E2E_RUN")
+    if not run_dir:
+        pytest.skip("BENCH_E2E_RUN not set (a run folder, e.g. results/demo after `make demo`)")
+    require_browser()
+    run_dir = Path(run_dir)
+    with ResultsStore.open_readonly(run_dir) as store:
+        vocoders = [v for v in store.config().get("vocoders", []) if v not in (HIDDEN_REFERENCE, ANCHOR35, ANCHOR70)]
+    test_dir = tmp_path / "test"
+    build_test(run_dir, vocoders, 4, test_dir, excerpt_seconds=4.0, name="correlate-existing-run")
+    _rate_in_chromium(test_dir, n_assessors=2, pages=5)
+    for extra in ([], ["--include-anchors"]):
+        out = tmp_path / f"correlate{len(extra)}"
+        assert main(["mushra", "correlate", str(test_dir), str(run_dir), "--out", str(out), *extra]) == 0
+        print(capsys.readouterr().out)
+        doc = json.loads((out / "correlations.json").read_text())
+        manifest = json.loads((test_dir / "manifest.json").read_text())
+        clip_of = {it["page_id"]: it["clip_id"] for it in manifest["items"]}
+        sums: dict[tuple[str, str], list[float]] = {}
+        for r in Storage(next((test_dir / "results").glob("*.sqlite"))).ratings():
+            if r["trial_id"] in clip_of and r["stimulus"] in doc["conditions"]:
+                sums.setdefault((clip_of[r["trial_id"]], r["stimulus"]), []).append(r["score"])
+        with ResultsStore.open_readonly(run_dir) as store:
+            vals = {(s["clip_id"], s["vocoder"], s["metric"]): s["value"] for s in store.scores()}
+        pooled = "all" if any(c["domain"] == "all" for c in doc["correlations"]) else doc["correlations"][0]["domain"]
+        for c in doc["correlations"]:
+            if c["level"] != "item" or c["domain"] != pooled or c["raw_r"] is None:
+                continue
+            keys = sorted(k for k in sums if (k[0], k[1], c["metric"]) in vals)
+            x = np.array([vals[(k[0], k[1], c["metric"])] for k in keys])
+            y = np.array([np.mean(sums[k]) for k in keys])
+            ref = {"pearson": scipy.stats.pearsonr, "spearman": scipy.stats.spearmanr,
+                   "kendall": scipy.stats.kendalltau}[c["method"]](x, y).statistic
+            assert_close_f32(c["raw_r"], ref, ulps=64, scale=1.0, eps=F64_EPS, what=f"{c['metric']} {c['method']}")
+    print(f"test folder: {test_dir}")
