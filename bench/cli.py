@@ -235,11 +235,13 @@ def cmd_table(args: argparse.Namespace) -> int:
     from bench.results.store import ResultsStore
     from bench.results.tables import build_tables, render
 
-    extra = None
+    extra = extra_tests = None
     if args.mushra:
         extra = {"mushra": _mushra_column(args.mushra)}
+        extra_tests = {"mushra": _mushra_marks(args.mushra)}
     with ResultsStore.open_readonly(args.run) as store:
-        tables = build_tables(store, rtf=args.rtf, extra=extra, extra_directions={"mushra": "higher"})
+        tables = build_tables(store, rtf=args.rtf, extra=extra, extra_directions={"mushra": "higher"},
+                              extra_tests=extra_tests)
     if not tables:
         raise BenchError(f"{args.run}: no scores stored for the current selection")
     text = render(tables, args.format)
@@ -278,6 +280,27 @@ def _mushra_column(name: str) -> dict:
                              f"(see `bench mushra analyze {test_dir}`)")
         raise BenchError(f"{test_dir}: no ratings stored yet")
     return {(r["domain"], r["condition"]): Summary(r["mean"], r["ci95"], r["n_ratings"], math.nan) for r in rows}
+
+
+def _mushra_marks(name: str) -> dict:
+    """The MUSHRA column's marks: per domain, the best system under test and the others' comparisons with it
+    (Wilcoxon on per-assessor means, Holm across them)."""
+    from bench.results.tables import Tested
+    from mushra.analysis import TestResults
+
+    res = TestResults.load(_mushra_dir(name))
+    out = {}
+    for domain in res.domains():
+        found = res.compare_with_best(domain)
+        if found is not None:
+            best, comps = found
+            n = max((c.n for c in comps.values()), default=len(res.assessor_means(domain).get(best, {})))
+            out[domain] = Tested(best, comps, len(comps),
+                                 f"mean ± 95% CI over all ratings; bold: the best system and every system not "
+                                 f"significantly worse than it by Wilcoxon signed-rank on the per-assessor means "
+                                 f"({n} assessors, paired, two-sided; Holm across the column's {len(comps)} "
+                                 f"comparisons with the best); hidden reference and anchors never bold")
+    return out
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -3,6 +3,18 @@
 Each stored session is one assessor. Trials used: the test's mushra pages, without the training page when the
 test was built by ``bench mushra build`` (its manifest names it; for other webMUSHRA configs every mushra page
 counts). Domains come from the build manifest (clip domain per page); domain ``all`` pools every item.
+
+Statistics per condition (:meth:`TestResults.summary`), both reported and labelled:
+
+- over all ratings (BS.1534-3, 9.3): mean and t(0.975, N-1)·s/√N with N the number of ratings (assessors x items).
+  Ratings of one assessor are not independent, so this interval is optimistic;
+- over assessors (current practice): each assessor's mean over the items, then mean and t(0.975, L-1)·s/√L over
+  the L assessors' means. This is the interval a claim about listeners in general needs.
+
+Paired comparisons (:meth:`TestResults.comparisons`): between the systems under test (the hidden reference and
+the anchors are not tested), Wilcoxon signed-rank on the per-assessor means (paired by assessor: every kept
+assessor rates every condition of an item), Holm across all pairs of a domain
+(:mod:`bench.results.significance`). :meth:`TestResults.compare_with_best` gives the table's marks.
 """
 
 from __future__ import annotations
@@ -11,11 +23,12 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.results.significance import Comparison, compare_with_best, pairwise
 from mushra.config import ANCHOR35, ANCHOR70, HIDDEN_REFERENCE, TestConfig, find_config, load_config
 from mushra.screening import ScreeningResult, screen
 from mushra.stats import mean_ci95
@@ -23,6 +36,8 @@ from mushra.storage import Storage
 
 MANIFEST_NAME = "manifest.json"
 ALL_DOMAINS = "all"
+#: Conditions that are bounds of the scale, not systems under test: never tested, never marked.
+NOT_TESTED = (HIDDEN_REFERENCE, ANCHOR70, ANCHOR35)
 
 
 def default_db_path(test_dir: str | Path, cfg: TestConfig) -> Path:
@@ -107,24 +122,63 @@ class TestResults:
         found = sorted({d for d in self.trial_domain.values() if d != ALL_DOMAINS})
         return found + [ALL_DOMAINS]
 
+    def assessor_means(self, domain: str) -> dict[str, dict[str, float]]:
+        """condition -> {assessor: that assessor's mean score of the condition over the items of ``domain``}
+        (screened assessors; ``all`` pools every item)."""
+        sums: dict[str, dict[str, list[float]]] = {}
+        for r in self.kept_ratings():
+            if domain == ALL_DOMAINS or r["domain"] == domain:
+                sums.setdefault(r["stimulus"], {}).setdefault(r["listener"], []).append(r["score"])
+        return {c: {a: sum(v) / len(v) for a, v in by.items()} for c, by in sums.items()}
+
     def summary(self) -> list[dict[str, Any]]:
-        """One row per (domain, condition) over the screened assessors: mean, ci95, n_ratings, n_listeners."""
+        """One row per (domain, condition) over the screened assessors: ``mean``, ``ci95`` over all ratings;
+        ``mean_assessors``, ``ci95_assessors`` over the per-assessor means; ``n_ratings``, ``n_listeners``.
+        Intervals are NaN with fewer than two listeners."""
         kept = self.kept_ratings()
         rows = []
         for domain in self.domains():
             sel = [r for r in kept if domain == ALL_DOMAINS or r["domain"] == domain]
+            per_assessor = self.assessor_means(domain)
             for cond in self.conditions:
                 scores = [r["score"] for r in sel if r["stimulus"] == cond]
                 if not scores:
                     continue
                 mean, ci = mean_ci95(scores)
+                a_mean, a_ci = mean_ci95(list(per_assessor.get(cond, {}).values()))
                 n_listeners = len({r["listener"] for r in sel if r["stimulus"] == cond})
                 if n_listeners < 2:
                     # One assessor's scores over items say nothing about listeners in general: no interval.
                     ci = math.nan
                 rows.append({"domain": domain, "condition": cond, "mean": mean, "ci95": ci,
-                             "n_ratings": len(scores), "n_listeners": n_listeners})
+                             "n_ratings": len(scores), "n_listeners": n_listeners,
+                             "mean_assessors": a_mean, "ci95_assessors": a_ci})
         return rows
+
+    def systems(self) -> list[str]:
+        """The conditions under test (not the hidden reference or the anchors), in condition order."""
+        return [c for c in self.conditions if c not in NOT_TESTED]
+
+    def _system_means(self, domain: str) -> dict[str, dict[str, float]]:
+        means = self.assessor_means(domain)
+        return {c: means[c] for c in self.systems() if c in means}
+
+    def comparisons(self, domain: str, *, alpha: float = 0.05, n_boot: int = 10000,
+                    seed: int = 0) -> list[Comparison]:
+        """Every pair of systems under test in ``domain``: Wilcoxon signed-rank on per-assessor means (paired by
+        assessor), Holm across the pairs; bootstrap CI of the mean difference over assessors."""
+        vals = self._system_means(domain)
+        if len(vals) < 2:
+            return []
+        return pairwise(vals, higher_is_better=True, alpha=alpha, n_boot=n_boot, seed=seed)
+
+    def compare_with_best(self, domain: str, *, alpha: float = 0.05) -> tuple[str, dict[str, Comparison]] | None:
+        """(best, {system: comparison with the best}) of the systems under test in ``domain``, Holm across these
+        comparisons; None when no system was rated there."""
+        vals = self._system_means(domain)
+        if not vals:
+            return None
+        return compare_with_best(vals, higher_is_better=True, alpha=alpha, n_boot=0)
 
 
 def _condition_order(cfg: TestConfig, manifest: dict[str, Any] | None) -> list[str]:
@@ -161,9 +215,10 @@ def _ci_cell(row: dict[str, Any]) -> str:
     return _fmt(row["ci95"])
 
 
-def markdown_report(res: TestResults) -> str:
+def markdown_report(res: TestResults, comparisons: dict[str, list[Comparison]] | None = None) -> str:
     screening = res.screening()
     summary = res.summary()
+    comparisons = comparisons_by_domain(res) if comparisons is None else comparisons
     kept = [s for s in screening if not s.excluded]
     partial_rule = ("assessors who rated only some items are kept (partial sessions allowed)" if res.allow_partial
                     else "every test item must be rated")
@@ -180,28 +235,58 @@ def markdown_report(res: TestResults) -> str:
         lines += ["Excluded assessors:", ""]
         lines += [f"- `{s.listener}`: {'; '.join(s.reasons)}" for s in excluded]
         lines.append("")
-    lines += ["Mean score with 95% confidence interval over all scores of the kept assessors "
-              "(t(0.975, N-1)·s/√N, N = number of ratings); no interval from a single listener.", ""]
+    lines += ["Mean score with 95% confidence interval, two ways: over all ratings of the kept assessors "
+              "(BS.1534-3: t(0.975, N-1)·s/√N, N = number of ratings) and over assessors (each assessor's mean over "
+              "the items, then t(0.975, L-1)·s/√L over the L assessors); no interval from a single listener.", "",
+              "Paired comparisons: systems under test only (the hidden reference and the anchors are not tested); "
+              "Wilcoxon signed-rank on the per-assessor means, two-sided, paired by assessor, Holm across the pairs "
+              "of a domain; mean difference A − B with a percentile bootstrap 95% CI over assessors (10000 "
+              "resamples, seed 0); effect: matched-pairs rank-biserial r (> 0: A rated higher).", ""]
     for domain in res.domains():
         rows = [r for r in summary if r["domain"] == domain]
         if not rows:
             continue
-        lines += [f"## {domain}", "", "| condition | mean | ±95% CI | ratings | listeners |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [f"## {domain}", "",
+                  "| condition | mean | ±95% CI | ratings | listeners | mean (assessors) | ±95% CI (assessors) |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['condition']} | {_fmt(r['mean'])} | {_ci_cell(r)} | {r['n_ratings']} | "
-                  f"{r['n_listeners']} |" for r in rows]
+                  f"{r['n_listeners']} | {_fmt(r['mean_assessors'])} | "
+                  f"{_ci_cell({**r, 'ci95': r['ci95_assessors']})} |" for r in rows]
         lines.append("")
+        lines += _comparison_lines(comparisons.get(domain, []))
     return "\n".join(lines)
+
+
+def _comparison_lines(comps: list[Comparison]) -> list[str]:
+    if not comps:
+        return []
+    out = [f"Paired comparisons ({len(comps)} pair(s), Holm across them):", "",
+           "| A | B | assessors | A − B | 95% CI | p | p Holm | r | better |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for c in comps:
+        ci = "n/a" if math.isnan(c.ci_low) else f"[{c.ci_low:.1f}, {c.ci_high:.1f}]"
+        out.append(f"| {c.a} | {c.b} | {c.n} | {c.mean_diff:.1f} | {ci} | {c.p:.4f} | {c.p_holm:.4f} | "
+                   f"{c.effect_size:.2f} | {c.better or '–'} |")
+    notes = [f"- {c.a} vs {c.b}: {c.note}" for c in comps if c.note]
+    return out + ([""] + notes if notes else []) + [""]
+
+
+def comparisons_by_domain(res: TestResults) -> dict[str, list[Comparison]]:
+    """:meth:`TestResults.comparisons` of every domain."""
+    return {d: res.comparisons(d) for d in res.domains()}
 
 
 def summary_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["domain", "condition", "mean", "ci95", "n_ratings", "n_listeners"],
-                       lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=["domain", "condition", "mean", "ci95", "n_ratings", "n_listeners",
+                                        "mean_assessors", "ci95_assessors"], lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow(r)
     return buf.getvalue()
+
+
+def _json_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
 
 
 def box_plot_png(res: TestResults, *, kept_only: bool = True) -> bytes:
@@ -253,12 +338,21 @@ def analyze(test_dir: str | Path, out_dir: str | Path | None = None, *,
     out.mkdir(parents=True, exist_ok=True)
     summary = res.summary()
     screening = res.screening()
+    comparisons = comparisons_by_domain(res)
     files = {
         "summary.csv": summary_csv(summary),
-        "summary.json": json.dumps({"test_id": res.cfg.testId, "ci": "t(0.975,N-1)*s/sqrt(N) over ratings; null with one listener",
-                                    "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                              for k, v in r.items()} for r in summary]}, indent=2),
-        "summary.md": markdown_report(res),
+        "summary.json": json.dumps({"test_id": res.cfg.testId,
+                                    "ci": "t(0.975,N-1)*s/sqrt(N) over ratings; null with one listener",
+                                    "ci_assessors": "t(0.975,L-1)*s/sqrt(L) over the L per-assessor means (each "
+                                                    "assessor's mean over items); null with one listener",
+                                    "rows": [_json_row(r) for r in summary],
+                                    "comparisons": {"rule": "Wilcoxon signed-rank on per-assessor means, two-sided, "
+                                                            "Holm across the pairs of a domain; hidden reference "
+                                                            "and anchors not tested",
+                                                    "pairs": [{"domain": d, **_json_row(asdict(c))}
+                                                              for d, cs in comparisons.items() for c in cs]}},
+                                   indent=2),
+        "summary.md": markdown_report(res, comparisons),
         "screening.json": json.dumps([s.as_dict() for s in screening], indent=2),
     }
     written = {}

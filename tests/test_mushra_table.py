@@ -30,3 +30,5 @@ def test_run_build_rate_analyze_table(audio_folder, tmp_path, capsys):
     assert "MUSHRA ↑" in out
     row = next(line for line in out.splitlines() if line.startswith("| griffinlim |"))
     assert "70.0 ±" in row  # mean of 60, 70, 80 over both items
+    # the only system under test is the best of its column; the caption states the per-assessor rule
+    assert "**70.0 ±" in row and "per-assessor means (3 assessors, paired, two-sided" in out

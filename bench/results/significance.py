@@ -22,7 +22,8 @@ Every clip is scored for every vocoder, so two vocoders are compared by their pe
 - **Which is better.** Only when the (Holm-corrected) test is significant: the system favoured by the sign of the
   effect size (the quantity the test looked at), given the metric's direction.
 - **CI.** Percentile bootstrap 95% interval of the mean paired difference: ``n_boot`` resamples of the items with
-  replacement from ``numpy.random.default_rng(seed)``; NaN for n < 2 or ``n_boot=0``.
+  replacement from ``numpy.random.default_rng(seed)``; NaN for n < 2 or ``n_boot=0``. Below 10 items the note
+  says that the interval undercovers (it can never be wider than the range of the differences).
 - **NaN.** An item with a NaN (or missing) value on either side is not a pair: it is left out and counted in
   the note.
 - **Holm.** :func:`holm` over a family of p-values; NaN p-values (no test possible) are not part of the family.
@@ -43,6 +44,8 @@ from bench.errors import BenchError
 TESTS = ("wilcoxon", "t")
 #: Largest number of non-zero differences whose Wilcoxon p-value is computed exactly.
 EXACT_MAX_N = 50
+#: Below this many items the percentile bootstrap interval is noted as too narrow.
+SMALL_BOOTSTRAP_N = 10
 #: Effect size names, per test.
 EFFECT_NAMES = {"wilcoxon": "rank-biserial r", "t": "Cohen's d_z"}
 
@@ -243,6 +246,9 @@ def paired_test(a_name: str, a: np.ndarray, b_name: str, b: np.ndarray, *, highe
         if why:
             notes.append(why)
     lo, hi = bootstrap_ci(d, n_boot=n_boot, seed=seed)
+    if 2 <= n < SMALL_BOOTSTRAP_N and n_boot > 0:
+        notes.append(f"bootstrap CI over {n} items: it cannot be wider than the range of the differences and "
+                     "covers less than 95%")
     c = Comparison(a_name, b_name, n, float(d.mean()), lo, hi, test, stat, p, p, effect, EFFECT_NAMES[test],
                    False, None, mean_a=float(a.mean()), mean_b=float(b.mean()), higher_is_better=higher_is_better,
                    alpha=alpha, method=method, n_nonzero=k, n_boot=n_boot if n >= 2 else 0, seed=seed,

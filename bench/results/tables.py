@@ -6,8 +6,13 @@ the metric failed there, or it was never computed) shows its mean over the clips
 ``(n=k/N)``, is never bold, and the note under the table names what is missing. A failure is counted, not
 dropped: it is why a row is marked, never a way to raise its mean.
 
-Cells are mean ± 95% CI over clips; the best mean per column among complete non-reference rows is bold;
-arrows give the direction. RTF is shown for vocoders only (the hidden reference and the anchors are signal
+Cells are mean ± 95% CI over clips; arrows give the direction. Bold marks, per metric column, the best
+complete vocoder row (best mean) and every complete vocoder row that is not significantly worse than it: a
+paired test over the table's clips (Wilcoxon signed-rank by default, :mod:`bench.results.significance`), Holm-
+corrected across all comparisons with the best in that table (every metric column of the domain). † rows, the
+hidden reference and the anchors are not tested and never bold. RTF is not tested (bold: fastest). A
+precomputed column (MUSHRA) is marked by the comparisons given with it (per-assessor tests of the listening
+test), else by its best mean. RTF is shown for vocoders only (the hidden reference and the anchors are signal
 processing baselines, not timed synthesis). Rendered as Markdown, LaTeX (booktabs) and CSV.
 """
 
@@ -24,6 +29,8 @@ from typing import Any
 import pandas as pd
 
 from bench.results.frame import from_store
+from bench.results.significance import Comparison, compare_with_best, min_wilcoxon_p, \
+    not_worse_than_best, with_holm
 from bench.results.selection import Coverage, coverage
 from bench.results.stats import Summary, summarize
 from bench.results.store import ResultsStore
@@ -76,6 +83,17 @@ class Column:
         return f"{metric_title(self.key)} {'↓' if self.direction == 'lower' else '↑'}"
 
 
+@dataclass(frozen=True)
+class Tested:
+    """Comparisons of one column's rows with its best row: ``comparisons[row]`` (a = row, b = best), Holm-adjusted
+    across ``family`` comparisons (``scope`` names the family in the caption)."""
+
+    best: str
+    comparisons: dict[str, Comparison]
+    family: int
+    scope: str  # "table" (the metric columns' family), else the caption's phrase for this column
+
+
 @dataclass
 class Table:
     """One domain's table: ``cells[vocoder][column] = Cell`` over the covered clips ``clips``."""
@@ -86,6 +104,12 @@ class Table:
     cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
     clips: list[str] = field(default_factory=list)
     covers: str = ""  # plain-text phrase naming the covered clips (caption)
+    #: per-clip values of the complete cells: values[(row, column)] = {clip: value}
+    values: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    #: significance marks per column key (metric columns and precomputed columns given with comparisons)
+    tests: dict[str, Tested] = field(default_factory=dict)
+    test: str = "wilcoxon"
+    alpha: float = 0.05
 
     def best(self, col: Column) -> float | None:
         means = [self.cells[r][col.key].mean for r in self.rows if _rankable(self, col, r)]
@@ -144,12 +168,16 @@ def _clip_sets(rows: pd.DataFrame, by: list[str]) -> dict[Any, set[str]]:
 def build_tables(store: ResultsStore, *, rtf: bool = False,
                  extra: dict[str, dict[tuple[str, str], Summary]] | None = None,
                  extra_directions: dict[str, str] | None = None,
-                 cover: Coverage | None = None, frame: pd.DataFrame | None = None) -> list[Table]:
+                 cover: Coverage | None = None, frame: pd.DataFrame | None = None,
+                 extra_tests: dict[str, dict[str, Tested]] | None = None,
+                 test: str = "wilcoxon", alpha: float = 0.05) -> list[Table]:
     """Aggregate the store into one :class:`Table` per domain over the covered clips (plus extra columns).
 
     The values, renders and failures come from ``frame`` (:func:`bench.results.frame.from_store` of ``store``
     unless given); the store gives the run's config (row and column order) and, unless given, the coverage.
-    ``extra[column][(domain, vocoder)]`` adds a precomputed column (e.g. MUSHRA from a listening test).
+    ``extra[column][(domain, vocoder)]`` adds a precomputed column (e.g. MUSHRA from a listening test);
+    ``extra_tests[column][domain]`` its comparisons with the best, which mark it. Metric columns are tested with
+    ``test`` at level ``alpha`` (:func:`mark_table`).
     """
     cover = cover or coverage(store)
     frame = frame if frame is not None else from_store(store)
@@ -169,6 +197,9 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
     cell_key = ["domain", "vocoder", "metric"]
     values = counted.groupby(cell_key, sort=False)["value"].agg(list).to_dict() if len(counted) else {}
     clips_with = _clip_sets(counted, cell_key)
+    per_clip: dict[tuple[str, str, str], dict[str, float]] = {}
+    for d, v, m, c, x in counted[[*cell_key, "clip", "value"]].itertuples(index=False):
+        per_clip.setdefault((d, v, m), {})[c] = x
 
     metrics = {m for _, _, m in values} | {m for _, m in metric_failed}
     directions = _directions(frame, metrics - {"rtf"})
@@ -199,7 +230,7 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
         rows = [v for v in vocoder_order if v in present] + sorted(present - set(vocoder_order))
         columns = [Column(m, directions[m]) for m in cols]
         columns += [Column(name, (extra_directions or {}).get(name, "higher")) for name in (extra or {})]
-        t = Table(domain, columns, rows, clips=clips, covers=cover.describe(domain))
+        t = Table(domain, columns, rows, clips=clips, covers=cover.describe(domain), test=test, alpha=alpha)
         for v in rows:
             t.cells[v] = {}
             for m in cols:
@@ -210,11 +241,39 @@ def build_tables(store: ResultsStore, *, rtf: bool = False,
                 t.cells[v][m] = Cell(summarize(values.get((domain, v, m), [])), len(clips),
                                      tuple(c for c in clips if c not in have and c in failed),
                                      tuple(c for c in clips if c not in have and c not in failed))
+                if t.cells[v][m].complete:
+                    t.values[(v, m)] = per_clip.get((domain, v, m), {})
             for name, col in (extra or {}).items():
                 if (domain, v) in col:
                     t.cells[v][name] = Cell(col[(domain, v)])
+        mark_table(t)
+        for name, by_domain in (extra_tests or {}).items():
+            if name in (extra or {}) and domain in by_domain:
+                t.tests[name] = by_domain[domain]
         tables.append(t)
     return tables
+
+
+def mark_table(t: Table) -> None:
+    """Fill ``t.tests`` for the metric columns: in each, every rankable row (complete, not the reference or an
+    anchor) against the column's best row, paired over the table's clips; Holm across all these comparisons of
+    the table. RTF is not tested."""
+    found: list[tuple[str, str, Comparison]] = []
+    bests: dict[str, str] = {}
+    for col in t.columns:
+        if col.key == "rtf" or not any((r, col.key) in t.values for r in t.rows):
+            continue
+        ranked = {r: t.values[(r, col.key)] for r in t.rows if _rankable(t, col, r) and (r, col.key) in t.values}
+        if not ranked:
+            continue
+        best, comps = compare_with_best(ranked, higher_is_better=col.direction == "higher", test=t.test,
+                                        alpha=t.alpha, n_boot=0, correct=False)
+        bests[col.key] = best
+        found += [(col.key, r, c) for r, c in comps.items()]
+    adjusted = with_holm([c for _, _, c in found])
+    for key, best in bests.items():
+        comps = {r: c for (k, r, _), c in zip(found, adjusted) if k == key}
+        t.tests[key] = Tested(best, comps, len(found), "table")
 
 
 # -- text --------------------------------------------------------------------------------------------
@@ -237,6 +296,7 @@ def _count(cell: Cell | None) -> str:
 
 
 def _is_best(t: Table, col: Column, row: str) -> bool:
+    """Whether ``row`` has the best mean of the column (as printed, rounded)."""
     best = t.best(col)
     if best is None or not _rankable(t, col, row):
         return False
@@ -244,11 +304,53 @@ def _is_best(t: Table, col: Column, row: str) -> bool:
     return round(t.cells[row][col.key].mean, d) == round(best, d)
 
 
+def is_bold(t: Table, col: Column, row: str) -> bool:
+    """The table's mark: a tested column bolds its best row and every row not significantly worse than it (after
+    Holm); an untested column (RTF, a precomputed column given without comparisons) its best mean."""
+    tested = t.tests.get(col.key)
+    if tested is None:
+        return _is_best(t, col, row)
+    if not _rankable(t, col, row):
+        return False
+    if row == tested.best:
+        return True
+    c = tested.comparisons.get(row)
+    return c is not None and not_worse_than_best(c)
+
+
+_TEST_NAMES = {"wilcoxon": "Wilcoxon signed-rank", "t": "paired t"}
+
+
+def _precomputed(t: Table, col: Column) -> bool:
+    cells = [t.cells[r][col.key] for r in t.rows if col.key in t.cells[r]]
+    return bool(cells) and all(c.expected is None for c in cells)
+
+
 def caption(t: Table) -> str:
-    """What the table averages (plain text)."""
-    text = f"mean ± 95% CI over {t.covers}; best vocoder in bold; reference (upper bound) and anchors not ranked"
+    """What the table averages and what bold means (plain text)."""
+    text = f"mean ± 95% CI over {t.covers}; reference (upper bound) and anchors not ranked"
+    metric_tests = [v for v in t.tests.values() if v.scope == "table"]
+    if metric_tests and metric_tests[0].family == 0:
+        text += "; best vocoder in bold (one complete vocoder per column: nothing to test)"
+    elif metric_tests:
+        family, n = metric_tests[0].family, len(t.clips)
+        text += (f"; bold: the best vocoder and every vocoder not significantly worse than it ({_TEST_NAMES[t.test]} "
+                 f"over the {n} clips, paired, two-sided; Holm across the {family} comparisons with the best in "
+                 f"this table, p < {t.alpha:g}); {MARK} rows are not tested and never bold")
+        smallest = min(1.0, family * min_wilcoxon_p(n))
+        if t.test == "wilcoxon" and family and smallest >= t.alpha:
+            text += (f"; with {n} clips and {family} comparisons the smallest possible Holm p is {smallest:.3g}: no "
+                     f"difference can be significant, every complete vocoder row is bold")
+    elif any(c.key != "rtf" and not _precomputed(t, c) for c in t.columns):
+        text += "; best vocoder in bold"
+    for c in t.columns:
+        tested = t.tests.get(c.key)
+        if tested is not None and tested.scope != "table":
+            text += f"; {metric_title(c.key)}: {tested.scope}"
+        elif tested is None and _precomputed(t, c):
+            text += f"; {metric_title(c.key)}: best mean in bold (not tested)"
     if any(c.key == "rtf" for c in t.columns):
-        text += "; RTF for vocoders only (reference and anchors are not timed)"
+        text += "; RTF for vocoders only (reference and anchors are not timed), fastest in bold, not tested"
     return text
 
 
@@ -275,7 +377,7 @@ def cell_text(t: Table, col: Column, row: str) -> tuple[str, bool]:
     text = f"{mean} ± {ci}" if ci else mean
     if cell is not None and not cell.complete:
         text += f" {_count(cell)}{MARK}"
-    return text, _is_best(t, col, row)
+    return text, is_bold(t, col, row)
 
 
 def to_markdown(t: Table) -> str:
@@ -310,7 +412,7 @@ def to_latex(t: Table) -> str:
         for c in t.columns:
             cell = t.cells[r].get(c.key)
             mean, ci = _fmt(cell, c.key)
-            m = "--" if mean == "–" else (rf"\textbf{{{mean}}}" if _is_best(t, c, r) else mean)
+            m = "--" if mean == "–" else (rf"\textbf{{{mean}}}" if is_bold(t, c, r) else mean)
             text = f"{m} {{\\scriptsize $\\pm$ {ci}}}" if ci else m
             if cell is not None and not cell.complete:
                 text += rf" {{\scriptsize $(n{{=}}{cell.summary.n}/{cell.expected})$}}\textsuperscript{{\dag}}"
@@ -327,11 +429,14 @@ def to_latex(t: Table) -> str:
 
 def to_csv(tables: list[Table]) -> str:
     """One line per cell; ``n`` clips with a value, ``n_covered`` clips the column covers (empty for columns
-    that are not per clip), ``n_failed`` covered clips whose value failed, ``complete`` n == n_covered."""
+    that are not per clip), ``n_failed`` covered clips whose value failed, ``complete`` n == n_covered, ``best``
+    the best mean of the column, ``bold`` the table's mark (:func:`is_bold`); for tested rows other than the
+    best: ``p_holm`` and ``effect`` (rank-biserial r or Cohen's d_z of row - best) of the comparison with the
+    best (empty when not tested)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["domain", "vocoder", "metric", "direction", "mean", "ci95", "std", "n", "n_covered", "n_failed",
-                "complete", "best"])
+                "complete", "best", "bold", "p_holm", "effect"])
     for t in tables:
         for r in t.rows:
             for c in t.columns:
@@ -341,8 +446,14 @@ def to_csv(tables: list[Table]) -> str:
                 s = cell.summary
                 w.writerow([t.domain, r, c.key, c.direction, repr(s.mean), repr(s.ci95), repr(s.std), s.n,
                             "" if cell.expected is None else cell.expected, len(cell.failed), int(cell.complete),
-                            int(_is_best(t, c, r))])
+                            int(_is_best(t, c, r)), int(is_bold(t, c, r)), *_tested(t, c, r)])
     return buf.getvalue()
+
+
+def _tested(t: Table, col: Column, row: str) -> list[str]:
+    tested = t.tests.get(col.key)
+    c = tested.comparisons.get(row) if tested else None
+    return ["", ""] if c is None else [repr(c.p_holm), repr(c.effect_size)]
 
 
 def render(tables: list[Table], fmt: str) -> str:

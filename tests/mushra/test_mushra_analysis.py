@@ -8,10 +8,14 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from bench.errors import BenchError
-from mushra.analysis import analyze, condition_summary, default_db_path
+from mushra.analysis import TestResults, analyze, condition_summary, default_db_path
+from mushra.config import HIDDEN_REFERENCE
 from mushra.stats import mean_ci95
 from mushra.storage import Storage
 from mushra.testing import make_session, make_test_dir
@@ -60,7 +64,7 @@ def test_analyze_writes_reports(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert {r["domain"] for r in summary["rows"]} == {"speech", "music", "all"}
     assert (tmp_path / "out" / "summary.csv").read_text().splitlines()[0] == \
-        "domain,condition,mean,ci95,n_ratings,n_listeners"
+        "domain,condition,mean,ci95,n_ratings,n_listeners,mean_assessors,ci95_assessors"
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "| voc_a |" in md and "4 kept" in md
 
@@ -143,3 +147,85 @@ def test_csv_neutralises_formulas_and_keeps_config_columns(tmp_path: Path) -> No
     assert storage.sessions()[0]["participant"][1] == ("comments", evil)   # the stored answer stays raw
     for cell in (c for r in rows[1:] for c in r):
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+# -- per-assessor statistics and paired comparisons (constructed listeners with known answers) ---------------------
+def _listeners(tmp_path: Path, n: int = 8):
+    """n assessors, 4 items (1, 3 speech; 2, 4 music): voc_a = 70 + k + 2j, voc_b = 50 + 3k - j (worse for every
+    assessor), voc_c = voc_a + 2 (k even) or - 3 (k odd): not significantly worse than voc_a."""
+    cfg = make_test_dir(tmp_path / "t", n_items=4, systems=("voc_a", "voc_b", "voc_c"), seconds=0.1)
+    items = [p.id for p in cfg.mushra_pages() if p.id != "training"]
+    sessions = []
+    for k in range(n):
+        scores = {pid: {"reference": 100, "anchor70": 40, "anchor35": 10, "voc_a": 70 + k + 2 * j,
+                        "voc_b": 50 + 3 * k - j, "voc_c": 70 + k + 2 * j + (2 if k % 2 == 0 else -3)}
+                  for j, pid in enumerate(items)}
+        scores["training"] = {"voc_a": 0, "voc_b": 0, "voc_c": 0}
+        sessions.append(make_session(cfg, f"k{k}", scores=scores))
+    _store(tmp_path / "t", cfg, sessions)
+    return TestResults.load(tmp_path / "t")
+
+
+def test_ci_over_assessor_means_and_over_ratings(tmp_path: Path) -> None:
+    res = _listeners(tmp_path)
+    rows = {(r["domain"], r["condition"]): r for r in res.summary()}
+    a = rows[("all", "voc_a")]
+    per_assessor = np.array([70 + k + 3.0 for k in range(8)])  # mean of 2j over j = 0..3 is 3
+    assert res.assessor_means("all")["voc_a"] == {f"k{k}": 73.0 + k for k in range(8)}
+    assert a["mean_assessors"] == pytest.approx(per_assessor.mean())
+    lo, hi = stats.t.interval(0.95, 7, loc=per_assessor.mean(), scale=stats.sem(per_assessor))
+    assert a["ci95_assessors"] == pytest.approx((hi - lo) / 2)
+    ratings = np.array([70 + k + 2 * j for k in range(8) for j in range(4)], dtype=float)
+    lo, hi = stats.t.interval(0.95, 31, loc=ratings.mean(), scale=stats.sem(ratings))
+    assert a["ci95"] == pytest.approx((hi - lo) / 2) and a["n_ratings"] == 32
+    assert a["ci95_assessors"] > a["ci95"]  # 8 assessors, not 32 independent ratings
+    speech = rows[("speech", "voc_a")]  # items 1 and 3: j = 0, 2
+    assert speech["mean_assessors"] == pytest.approx(np.mean([70 + k + 2.0 for k in range(8)]))
+
+
+def test_assessor_means_differ_from_rating_means_with_partial_sessions(tmp_path: Path) -> None:
+    cfg = make_test_dir(tmp_path / "t", n_items=2, seconds=0.1)
+    full = {pid: {"reference": 100, "anchor70": 40, "voc_a": 80} for pid in ("item01", "item02")}
+    part = make_session(cfg, "part", scores={"item01": {"reference": 100, "anchor70": 40, "voc_a": 20}})
+    part["trials"] = [t for t in part["trials"] if t["id"] in ("training", "item01")]
+    _store(tmp_path / "t", cfg, [make_session(cfg, f"f{i}", scores=full) for i in range(2)] + [part])
+    res = TestResults.load(tmp_path / "t", allow_partial=True)
+    row = next(r for r in res.summary() if r["domain"] == "all" and r["condition"] == "voc_a")
+    assert row["mean"] == pytest.approx((4 * 80 + 20) / 5)          # over ratings: the full sessions weigh more
+    assert row["mean_assessors"] == pytest.approx((80 + 80 + 20) / 3)  # every assessor counts once
+
+
+def test_paired_comparisons_on_assessor_means_match_scipy(tmp_path: Path) -> None:
+    res = _listeners(tmp_path)
+    comps = res.comparisons("all", n_boot=500)
+    assert [(c.a, c.b) for c in comps] == [("voc_a", "voc_b"), ("voc_a", "voc_c"), ("voc_b", "voc_c")]
+    means = res.assessor_means("all")
+    for c in comps:
+        d = np.array([means[c.a][k] - means[c.b][k] for k in sorted(means[c.a])])
+        ref = stats.wilcoxon(d, method=stats.PermutationMethod(n_resamples=np.inf))  # exact, ties or not
+        assert c.p == pytest.approx(ref.pvalue) and c.n == 8
+    reject, p_holm, _, _ = multipletests([c.p for c in comps], method="holm")
+    assert [c.p_holm for c in comps] == pytest.approx(list(p_holm))
+    ab, ac = comps[0], comps[1]
+    assert ab.p == pytest.approx(2 / 2 ** 8) and ab.significant and ab.better == "voc_a"
+    assert not ac.significant and ac.better is None
+    assert all(HIDDEN_REFERENCE not in (c.a, c.b) and "anchor70" not in (c.a, c.b) for c in comps)
+    best, with_best = res.compare_with_best("all")
+    assert best == "voc_a" and set(with_best) == {"voc_b", "voc_c"}
+    assert with_best["voc_b"].better == "voc_a" and not with_best["voc_c"].significant
+
+
+def test_analyze_reports_both_intervals_and_the_comparisons(tmp_path: Path) -> None:
+    _listeners(tmp_path, n=5)
+    res, files = analyze(tmp_path / "t", tmp_path / "out")
+    md = files["summary.md"].read_text()
+    assert "| condition | mean | ±95% CI | ratings | listeners | mean (assessors) | ±95% CI (assessors) |" in md
+    assert "Paired comparisons (3 pair(s), Holm across them):" in md
+    assert "| voc_a | voc_b | 5 |" in md
+    # 5 assessors: the smallest Wilcoxon p is 0.0625, and the report says nothing can be significant
+    assert "voc_a vs voc_b: 5 non-zero difference(s): the smallest possible p is 0.0625" in md
+    doc = json.loads(files["summary.json"].read_text())
+    pairs = doc["comparisons"]["pairs"]
+    assert {(p["domain"], p["a"], p["b"]) for p in pairs} >= {("all", "voc_a", "voc_b"), ("music", "voc_b", "voc_c")}
+    assert all(p["significant"] is False for p in pairs)
+    assert "per-assessor means" in doc["ci_assessors"]

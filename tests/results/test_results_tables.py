@@ -1,9 +1,14 @@
 import csv
 import io
 
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
 from bench.results.stats import Summary
 from bench.results.store import ResultsStore
-from bench.results.tables import build_tables, to_csv, to_latex, to_markdown, write_tables
+from bench.results.tables import build_tables, is_bold, to_csv, to_latex, to_markdown, write_tables
 
 
 def _fill(tmp_path):
@@ -25,15 +30,19 @@ def test_tables_per_domain_with_best_in_bold(tmp_path):
     assert music.rows == ["reference", "good", "bad"]
     md = to_markdown(music)
     assert "MR-STFT ↓" in md and "ViSQOL ↑" in md
-    # the hidden reference is the bound, so the best competitor is bold
+    # the hidden reference is the bound, so the best competitor is bold; with 2 clips no paired test can find
+    # "bad" worse (smallest Wilcoxon p 0.5), so it is not significantly worse than the best: bold too
     assert "| good | **1.050 ± " in md
     assert "| reference | 0.050 ± " in md
-    assert "| bad | 3.050" in md and "**3.050" not in md
+    assert "| bad | **3.050" in md
+    assert "with 2 clips and 2 comparisons the smallest possible Holm p is 1: no difference can be significant" in md
     tex = to_latex(music)
     assert r"\toprule" in tex and r"\textbf{1.050}" in tex and r"$\downarrow$" in tex
     rows = list(csv.DictReader(io.StringIO(to_csv(tables))))
     good = [r for r in rows if r["vocoder"] == "good" and r["metric"] == "mrstft" and r["domain"] == "music"][0]
-    assert float(good["mean"]) == 1.05 and good["n"] == "2" and good["best"] == "1"
+    assert float(good["mean"]) == 1.05 and good["n"] == "2" and good["best"] == "1" and good["bold"] == "1"
+    bad = [r for r in rows if r["vocoder"] == "bad" and r["metric"] == "mrstft" and r["domain"] == "music"][0]
+    assert (bad["best"], bad["bold"], bad["p_holm"]) == ("0", "1", "1.0")
     single = [r for r in rows if r["domain"] == "speech"][0]
     assert single["ci95"] == "nan"
     paths = write_tables(tables, tmp_path / "out")
@@ -84,7 +93,7 @@ def test_a_failure_marks_the_row_instead_of_raising_its_mean(tmp_path):
     cell = music.cells["lucky"]["visqol"]
     assert (cell.summary.n, cell.expected, cell.failed, cell.complete) == (1, 2, ("c1",), False)
     md = to_markdown(music)
-    assert "| lucky | 4.750 ± " in md and "| 4.900 (n=1/2)† |" in md  # shown with n, not bold
+    assert "| lucky | **4.750 ± " in md and "| 4.900 (n=1/2)† |" in md  # shown with n, not bold
     assert "**4.900" not in md and "| good | **1.050 ± 0.635** | **3.700 ± 0.000** |" in md  # complete rows rank
     assert "lucky ViSQOL: failed on 1 (c1)" in md and "† mean over fewer clips" in md
     tex = to_latex(music)
@@ -184,3 +193,88 @@ def test_anchors_are_never_the_bold_best(tmp_path):
     md = to_markdown(build_tables(s)[0])
     assert "| griffinlim | **0.175 ± " in md and "**0.105" not in md
     assert "reference (upper bound) and anchors not ranked" in md
+
+
+def _significance_store(tmp_path):
+    """10 music clips: "best", "tied" (differences from best +-, p near 1), "worse" (worse on every clip), an
+    anchor better than all (not tested) and "partial" (best mean, one clip failed: a † row, not tested)."""
+    s = ResultsStore.create(tmp_path / "run")
+    s.set_meta("config", {"vocoders": ["reference", "anchor35", "best", "tied", "worse", "partial"],
+                          "metrics": ["mrstft", "visqol"]})
+    rng = np.random.default_rng(1)
+    values = {}
+    for i in range(10):
+        cid = f"c{i}"
+        s.put_clip(cid, dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+        base = rng.uniform(1.0, 2.0)
+        wiggle = (0.051 if i % 2 else -0.05) * (1 + i // 2)  # tied: slightly worse mean, p near 1
+        row = {"reference": 0.0, "anchor35": base - 0.5, "best": base, "tied": base + wiggle,
+               "worse": base + 0.3 + 0.01 * i, "partial": base - 0.4}
+        for voc, v in row.items():
+            if voc == "partial" and i == 3:
+                s.put_failure("metric", "boom", vocoder=voc, clip_id=cid, metric="mrstft")
+            else:
+                s.put_score(voc, cid, "mrstft", v, {"direction": "lower"})
+            s.put_score(voc, cid, "visqol", 5.0 - v, {"direction": "higher"})
+            values[(voc, cid)] = v
+    return s, values
+
+
+def test_bold_marks_every_vocoder_not_significantly_worse_than_the_best(tmp_path):
+    s, values = _significance_store(tmp_path)
+    t = build_tables(s)[0]
+    md = to_markdown(t)
+    bold = {(r, c.key) for r in t.rows for c in t.columns if is_bold(t, c, r)}
+    # mrstft: partial is a † row (never tested), so best is the best complete row; visqol: partial is complete
+    assert bold == {("best", "mrstft"), ("tied", "mrstft"), ("partial", "visqol")}
+    assert t.tests["mrstft"].best == "best" and t.tests["visqol"].best == "partial"
+    assert "anchor35" not in t.tests["mrstft"].comparisons and "partial" not in t.tests["mrstft"].comparisons
+    # the p-values: scipy's exact Wilcoxon on the per-clip differences, Holm (statsmodels) across the table
+    clips = [f"c{i}" for i in range(10)]
+    fam = [("mrstft", "tied", "best"), ("mrstft", "worse", "best"), ("visqol", "best", "partial"),
+           ("visqol", "tied", "partial"), ("visqol", "worse", "partial")]
+    raw = []
+    for metric, a, b in fam:
+        sign = 1 if metric == "mrstft" else -1
+        d = np.array([sign * (values[(a, c)] - values[(b, c)]) for c in clips])
+        raw.append(stats.wilcoxon(d, method="exact").pvalue)
+    _, adjusted, _, _ = multipletests(raw, method="holm")
+    got = [t.tests[m].comparisons[a].p_holm for m, a, _ in fam]
+    assert got == pytest.approx(list(adjusted))
+    assert "Holm across the 5 comparisons with the best in this table" in md
+    assert not is_bold(t, t.columns[0], "worse") and "| worse | 1." in md
+    assert "| anchor35 | 1." in md  # better mean than every vocoder, never bold
+    rows = _rows(to_csv([t]))
+    assert float(rows["worse/mrstft/music"]["p_holm"]) == pytest.approx(adjusted[1])
+    assert rows["partial/mrstft/music"]["p_holm"] == "" and rows["partial/mrstft/music"]["bold"] == "0"
+
+
+def test_one_vocoder_per_column_is_bold_without_a_test(tmp_path):
+    t = build_tables(_fill(tmp_path))[1]  # speech: 1 clip; good and bad are each compared with the best
+    assert t.tests["mrstft"].family == 2 and "Holm across the 2 comparisons" in to_markdown(t)
+    s2 = ResultsStore.create(tmp_path / "one")
+    s2.put_clip("c0", dataset="d", domain="music", path="", offset=0, duration=1, sha256="")
+    for voc, v in [("reference", 0.0), ("good", 1.0)]:
+        s2.put_score(voc, "c0", "mrstft", v, {"direction": "lower"})
+    md = to_markdown(build_tables(s2)[0])
+    assert "| good | **1.000** |" in md and "nothing to test" in md and "0 comparisons" not in md
+
+
+def test_mushra_column_marks_come_from_its_own_comparisons(tmp_path):
+    from bench.results.significance import compare_with_best
+    from bench.results.tables import Tested
+
+    s = _fill(tmp_path)
+    extra = {"mushra": {("music", "good"): Summary(80.0, 5.0, 10, 8.0), ("music", "bad"): Summary(78.0, 6.0, 10, 9.0),
+                        ("music", "reference"): Summary(99.0, 1.0, 10, 1.0)}}
+    # per-assessor means: "bad" lower than "good" for all 8 assessors -> significantly worse
+    per = {"good": {f"a{k}": 80.0 + k for k in range(8)}, "bad": {f"a{k}": 78.0 + k - 0.1 * k for k in range(8)}}
+    best, comps = compare_with_best(per, higher_is_better=True, n_boot=0)
+    marks = {"mushra": {"music": Tested(best, comps, 1, "per-assessor test")}}
+    t = build_tables(s, extra=extra, extra_directions={"mushra": "higher"}, extra_tests=marks)[0]
+    md = to_markdown(t)
+    assert "**80.0 ± 5.0**" in md and "| 78.0 ± 6.0 |" in md and "**99.0" not in md
+    assert "MUSHRA: per-assessor test" in md
+    # without comparisons the column keeps the best-mean rule, and the caption says so
+    md = to_markdown(build_tables(s, extra=extra, extra_directions={"mushra": "higher"})[0])
+    assert "**80.0 ± 5.0**" in md and "| 78.0 ± 6.0 |" in md and "MUSHRA: best mean in bold (not tested)" in md

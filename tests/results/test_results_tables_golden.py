@@ -1,5 +1,7 @@
 """The tables and plots of a store that exercises every table path are byte for byte the golden files, which
-were written by the code before the move to pandas (``python tests/results/golden_store.py`` rewrites them)."""
+were written by the code before the move to pandas (``python tests/results/golden_store.py`` rewrites them). Since
+then changed on purpose: the significance marks (bold = not significantly worse than the best, captions, CSV
+columns bold/p_holm/effect); the plots are still the pre-pandas ones."""
 
 import pytest
 from golden_store import GOLDEN, build, outputs
