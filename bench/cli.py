@@ -320,13 +320,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.results.report import write_report
 
-    test_dir, column = (_mushra_dir(args.mushra), None) if args.mushra else (None, None)
+    test_dir, column, marks = (_mushra_dir(args.mushra), None, None) if args.mushra else (None, None, None)
     if test_dir is not None:
         try:
-            column = _mushra_column(str(test_dir))
+            column, marks = _mushra_column(str(test_dir)), _mushra_marks(str(test_dir))
         except BenchError as err:  # no kept ratings: the report says why in its listener section
             print(f"bench: warning: no MUSHRA column: {_one_line(err)}", file=sys.stderr)
-    path = write_report(Path(args.run), Path(args.out) if args.out else None, mushra=test_dir, mushra_column=column)
+    path = write_report(Path(args.run), Path(args.out) if args.out else None, mushra=test_dir, mushra_column=column,
+                        mushra_marks=marks)
     print(f"report: {path}")
     return 0
 

@@ -241,11 +241,13 @@ def _rel(path: Path, start: Path) -> str:
 
 
 def write_report(run_dir: Path, out: Path | None = None, *, mushra: Path | None = None,
-                 mushra_column: dict[tuple[str, str], Any] | None = None) -> Path:
+                 mushra_column: dict[tuple[str, str], Any] | None = None,
+                 mushra_marks: dict[str, Any] | None = None) -> Path:
     """Write the report to ``out`` (default ``run_dir/report.html``); returns its path.
 
     ``mushra``: a listening test folder built from this run; adds the listener-agreement section.
-    ``mushra_column``: its MUSHRA means as a table column, ``{(domain, condition): Summary}``.
+    ``mushra_column``: its MUSHRA means as a table column, ``{(domain, condition): Summary}``; ``mushra_marks``
+    the column's significance marks (``{domain: Tested}``, as ``bench table --mushra``).
 
     Raises BenchError, writing nothing, when the store has no value for the current selection."""
     run_dir = Path(run_dir)
@@ -256,7 +258,8 @@ def write_report(run_dir: Path, out: Path | None = None, *, mushra: Path | None 
         covered = set(cover.ids())
         frame = from_store(store)  # the tables and plots are aggregations of the run's frame
         tables = build_tables(store, rtf=True, cover=cover, frame=frame, extra=extra,
-                              extra_directions={"mushra": "higher"})
+                              extra_directions={"mushra": "higher"},
+                              extra_tests={"mushra": mushra_marks} if extra and mushra_marks else None)
         scores = frame[(frame["kind"] == "value") & frame["latest_variant"] & frame["clip"].isin(covered)]
         if scores.empty:
             raise BenchError(f"{run_dir}: no values stored for the current selection; no report written")
@@ -273,7 +276,8 @@ def write_report(run_dir: Path, out: Path | None = None, *, mushra: Path | None 
     parts = [f"<!doctype html><meta charset=utf-8><title>bench report: {html.escape(run_dir.name)}</title>",
              f"<style>{_CSS}</style><h1>Run <code>{html.escape(str(run_dir))}</code></h1>",
              "<p>Copy-synthesis: each reference clip goes through each vocoder's own front-end and back; values are "
-             f"mean ± 95% CI over {html.escape(cover.describe())}; best complete non-reference value in bold.</p>"
+             f"mean ± 95% CI over {html.escape(cover.describe())}; bold: the best vocoder and those not significantly "
+             "worse than it (each table's caption gives the test).</p>"
              "<h2>Results</h2>"]
     parts += [_table_html(t) for t in tables]
     parts.append(_matrices_html(frame, covered, config.get("vocoders", [])))
