@@ -76,8 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _register_correlate(sub: argparse._SubParsersAction) -> None:
-    from mushra.correlate import ANCHOR_RULE
-
     c = sub.add_parser(
         "correlate", help="which objective metric agrees with listeners (correlation with MUSHRA scores)",
         description="Pearson, Spearman and Kendall correlation of every metric stored in RUN for the test's clips "
@@ -85,7 +83,9 @@ def _register_correlate(sub: argparse._SubParsersAction) -> None:
                     "system level (per-condition means) and item level (per clip x condition means over "
                     "assessors), per domain and pooled. Sign-adjusted: +1 = agrees with the listeners, also for "
                     "lower-is-better metrics. 95% CI: basic bootstrap resampling the kept assessors and the items "
-                    f"with replacement (independently). By default the {ANCHOR_RULE}.")
+                    "with replacement (independently). By default the hidden reference and the anchors are "
+                    "excluded: they sit at the ends of the scale by construction and stretch the range of both "
+                    "variables, which inflates every correlation (--include-anchors keeps them).")
     c.add_argument("test", type=Path, help="test folder built by `bench mushra build` (with its results)")
     c.add_argument("run", type=Path, help="run directory holding the metric values (results/<run>)")
     c.add_argument("--include-anchors", action="store_true",
