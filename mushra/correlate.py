@@ -56,7 +56,7 @@ BOUNDS = (HIDDEN_REFERENCE, ANCHOR70, ANCHOR35)
 ANCHOR_RULE = ("hidden reference and anchors excluded (default): they sit at the ends of the scale by construction "
                "and stretch the range of both variables, which inflates every correlation; --include-anchors "
                "keeps them")
-ANCHOR_RULE_INCLUDED = ("hidden reference and anchors included (--include-anchors): expect higher correlations "
+ANCHOR_RULE_INCLUDED = ("Hidden reference and anchors included (--include-anchors): expect higher correlations "
                         "than among the vocoders alone, because they stretch the range of both variables")
 #: Points per batch in the vectorised Kendall tau (bounds the memory of the pairwise differences).
 _KENDALL_CHUNK = 2_000_000
@@ -221,10 +221,10 @@ def _coefficients(p: Points, ratings: np.ndarray, n_boot: int, seed: int) -> lis
         n = int(x0.size)
         for method in METHODS:
             if n < MIN_POINTS:
+                what = "condition" if level == "system" else "point"
                 out.append(Correlation(p.metric, p.direction, p.domain, level, method, n, math.nan, math.nan,
                                        math.nan, math.nan, 0, n_boot,
-                                       f"{n} {'conditions' if level == 'system' else 'points'}: at least "
-                                       f"{MIN_POINTS} needed"))
+                                       f"{n} {what}{'s' if n != 1 else ''}: at least {MIN_POINTS} needed"))
                 continue
             f = COEFFICIENTS[method]
             raw = float(f(x0, y0))
@@ -361,8 +361,9 @@ def metric_label(metric: str, direction: str) -> str:
 def _fmt(c: Correlation) -> str:
     if math.isnan(c.r):
         return "n/a"
-    ci = "" if math.isnan(c.ci_low) else f" [{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
-    return f"{c.r:+.2f}{ci}"
+    # + 0.0 turns -0.0 (a sign-adjusted zero) into 0.0: no "-0.00"
+    ci = "" if math.isnan(c.ci_low) else f" [{c.ci_low + 0.0:+.2f}, {c.ci_high + 0.0:+.2f}]"
+    return f"{c.r + 0.0:+.2f}{ci}"
 
 
 def method_text(ag: Agreement) -> list[str]:
@@ -398,11 +399,24 @@ def to_markdown(ag: Agreement) -> str:
             lines.append(f"| {metric_label(metric, first.direction)} | {level} | {first.n} | "
                          + " | ".join(_fmt(cs[m]) for m in METHODS) + " |")
         lines.append("")
-    foot = list(dict.fromkeys([*ag.notes, *(f"{c.metric} {c.domain} {c.level} {c.method}: {c.note}"
-                                             for c in ag.correlations if c.note)]))
+    foot = notes_of(ag)
     if foot:
         lines += ["Notes:", ""] + [f"- {n}" for n in foot] + [""]
     return "\n".join(lines)
+
+
+def notes_of(ag: Agreement) -> list[str]:
+    """The agreement's notes, then each distinct coefficient note once per level, naming its metrics and domains."""
+    grouped: dict[tuple[str, str], tuple[dict[str, None], dict[str, None]]] = {}
+    for c in ag.correlations:
+        if c.note:
+            metrics, domains = grouped.setdefault((c.level, c.note), ({}, {}))
+            metrics[c.metric] = None
+            domains[c.domain] = None
+    lines = list(ag.notes)
+    lines += [f"{level} level, {', '.join(domains)} ({', '.join(metrics)}): {note}"
+              for (level, note), (metrics, domains) in grouped.items()]
+    return list(dict.fromkeys(lines))
 
 
 def to_csv(ag: Agreement) -> str:

@@ -198,7 +198,7 @@ def _agreement_html(run_dir: Path, test_dir: Path) -> str:
     """The listener-agreement section: correlation of each metric with the test's MUSHRA scores, scatter plots and
     the score distributions; a one-line reason instead when it cannot be computed."""
     from mushra.analysis import TestResults, box_plot_png
-    from mushra.correlate import METHODS, correlate, method_text, metric_label, metrics_of, scatter_png
+    from mushra.correlate import METHODS, correlate, method_text, metric_label, metrics_of, notes_of, scatter_png
 
     parts = [f"<h2>Which metric agrees with listeners</h2><p class=note>Listening test "
              f"<code>{html.escape(str(test_dir))}</code>.</p>"]
@@ -218,16 +218,15 @@ def _agreement_html(run_dir: Path, test_dir: Path) -> str:
                 if math.isnan(c.r):
                     cells.append(f"<td title='{html.escape(c.note)}'>n/a</td>")
                 else:
-                    ci = "" if math.isnan(c.ci_low) else f" <span class=note>[{c.ci_low:+.2f}, {c.ci_high:+.2f}]</span>"
-                    cells.append(f"<td>{c.r:+.2f}{ci}</td>")
+                    ci = ("" if math.isnan(c.ci_low)
+                          else f" <span class=note>[{c.ci_low + 0.0:+.2f}, {c.ci_high + 0.0:+.2f}]</span>")
+                    cells.append(f"<td>{c.r + 0.0:+.2f}{ci}</td>")
             first = cs["pearson"]
             lines.append(f"<tr><td>{html.escape(metric_label(metric, first.direction))}</td><td class=l>{level}</td>"
                          f"<td>{first.n}</td>{''.join(cells)}</tr>")
         parts.append(f"<h3>{html.escape(domain)}</h3><table class=agreement><tr><th>metric</th><th>level</th>"
                      "<th>n</th><th>Pearson</th><th>Spearman</th><th>Kendall</th></tr>" + "".join(lines) + "</table>")
-    notes_ = list(dict.fromkeys([*ag.notes, *(f"{c.metric} {c.domain} {c.level} {c.method}: {c.note}"
-                                               for c in ag.correlations if c.note)]))
-    parts += [f"<div class=note>{html.escape(n)}</div>" for n in notes_]
+    parts += [f"<div class=note>{html.escape(n)}</div>" for n in notes_of(ag)]
     parts.append("<h3>Scatter plots</h3><div class=scatter>")
     parts += [_png(scatter_png(ag, m), f"scatter {m}") for m in metrics_of(ag)]
     parts.append("</div><h3>MUSHRA scores</h3><div class=scatter>")

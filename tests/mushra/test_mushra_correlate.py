@@ -16,6 +16,7 @@ from reportcheck import CHROMIUM, CHROMIUM_ARGS, check_report_in_chromium, requi
 from bench.cli import main
 from bench.errors import BenchError
 from bench.results.store import ResultsStore
+from mushra.analysis import TestResults
 from mushra.config import ANCHOR35, ANCHOR70, HIDDEN_REFERENCE
 from mushra.correlate import _bootstrap, correlate, kendall, pearson, spearman, to_markdown, write_outputs
 from mushra.storage import Storage
@@ -386,7 +387,7 @@ def test_listening_test_completed_in_chromium_then_correlate_and_report(tmp_path
     # Recompute the item-level points independently (stored ratings, manifest, run store) and compare with scipy.
     manifest = json.loads((test_dir / "manifest.json").read_text())
     clip_of = {it["page_id"]: it["clip_id"] for it in manifest["items"]}
-    storage = Storage(next((test_dir / "results").glob("*.sqlite")))
+    storage = TestResults.load(test_dir).storage
     sums: dict[tuple[str, str], list[float]] = {}
     for r in storage.ratings():
         if r["trial_id"] in clip_of and r["stimulus"] in doc["conditions"]:
@@ -442,7 +443,7 @@ def test_existing_run_listening_test_in_chromium(tmp_path: Path, capsys: pytest.
         manifest = json.loads((test_dir / "manifest.json").read_text())
         clip_of = {it["page_id"]: it["clip_id"] for it in manifest["items"]}
         sums: dict[tuple[str, str], list[float]] = {}
-        for r in Storage(next((test_dir / "results").glob("*.sqlite"))).ratings():
+        for r in TestResults.load(test_dir).storage.ratings():
             if r["trial_id"] in clip_of and r["stimulus"] in doc["conditions"]:
                 sums.setdefault((clip_of[r["trial_id"]], r["stimulus"]), []).append(r["score"])
         with ResultsStore.open_readonly(run_dir) as store:
