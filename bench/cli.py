@@ -31,6 +31,7 @@ examples:
             --set griffinlim.iterations=64 --out results/gl64
   bench table results/demo --format tex --rtf    the paper tables again, as LaTeX
   bench report results/demo                      HTML report with plots and audio
+  bench export results/demo --format parquet --out demo.parquet   the results as data (pandas)
   bench score ref.wav degraded.wav               one pair, without a run folder
 
 Rerunning the same `bench run` command resumes: only values missing from the run folder are computed.
@@ -260,6 +261,22 @@ def _mushra_dir(name: str) -> Path:
     if not test_dir.is_dir():
         raise BenchError(f"no listening test at {name} (nor mushra/tests/{name})")
     return test_dir
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the run's frame (one row per value, render and failure; read-only) as csv, parquet or jsonl."""
+    from bench.results.export import export
+    from bench.results.frame import load
+
+    df = load(args.run, all_variants=args.all_variants)
+    try:
+        export(df, args.format, Path(args.out) if args.out else None, sys.stdout)
+    except BrokenPipeError:  # `bench export RUN | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when stdout is flushed
+        return 0
+    if args.out:
+        print(f"export: {len(df)} rows, {df.shape[1]} columns -> {args.out}", file=sys.stderr)
+    return 0
 
 
 def _mushra_column(name: str) -> dict:
@@ -576,6 +593,15 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     cp.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
     cp.set_defaults(func=cmd_compare)
+
+    ex = sub.add_parser("export", help="write a run's results as data: one row per value, render and failure "
+                                       "(see README 'Results as data')")
+    ex.add_argument("run")
+    ex.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv")
+    ex.add_argument("--out", metavar="FILE", help="file to write (default: print csv/jsonl; parquet needs a file)")
+    ex.add_argument("--all-variants", action="store_true",
+                    help="also the values of older metric variants (column latest_variant False)")
+    ex.set_defaults(func=cmd_export)
 
     rp = sub.add_parser("report", help="write an HTML report (tables, plots, per-clip values with audio) of a run")
     rp.add_argument("run")

@@ -73,10 +73,17 @@ BASE_COLUMNS = ["run", "kind", "vocoder", "family", "clip", "domain", "metric", 
 CLIP_COLUMNS = ["dataset", "source_path", "offset", "duration", "reference_sha256", "source_sha256", "clip_status"]
 RENDER_COLUMNS = ["rtf", "seconds", "device", "precision", "batch_size", "sample_rate", "n_samples",
                   "native_sample_rate", "length_diff", "config_hash", "audio"]
+#: dtype of each fixed column, e.g. to read an export back: ``pd.read_csv(f, dtype=DTYPES)`` (hashes stay text).
+DTYPES: dict[str, str] = {}
 _INT_COLUMNS = ["batch_size", "sample_rate", "n_samples", "native_sample_rate", "length_diff"]
 _STR_COLUMNS = ["run", "kind", "vocoder", "family", "clip", "domain", "metric", "variant_id", "variant", "direction",
                 "stage", "error", "dataset", "source_path", "reference_sha256", "source_sha256", "clip_status",
                 "device", "precision", "config_hash", "audio"]
+
+DTYPES.update({c: "object" for c in _STR_COLUMNS})
+DTYPES.update({c: "Int64" for c in _INT_COLUMNS})
+DTYPES.update({c: "float64" for c in ("value", "metric_seconds", "created", "offset", "duration", "rtf", "seconds")})
+DTYPES.update({c: "bool" for c in ("latest_variant", "stale", "selected", "counted")})
 
 
 def load(run_dir: str | Path, *, all_variants: bool = False) -> pd.DataFrame:
@@ -133,11 +140,14 @@ def from_store(store: ResultsStore, *, all_variants: bool = False) -> pd.DataFra
     renders = _render_frame(store)
 
     scores = store.scores(all_variants=True)  # ordered by clip, vocoder, metric, time written
+    # the JSON text of each variant (as stored: sorted keys), made once per variant rather than once per value
+    text = {s["variant_hash"]: s["variant"] for s in scores}
+    text = {h: json.dumps(v, sort_keys=True, default=str) for h, v in text.items()}
     values = pd.DataFrame({
         "kind": "value",
         "vocoder": [s["vocoder"] for s in scores], "clip": [s["clip_id"] for s in scores],
         "metric": [s["metric"] for s in scores], "variant_id": [s["variant_hash"] for s in scores],
-        "variant": [json.dumps(s["variant"], sort_keys=True, default=str) for s in scores],
+        "variant": [text[s["variant_hash"]] for s in scores],
         "direction": [s["variant"].get("direction") for s in scores],
         "value": pd.Series([s["value"] for s in scores], dtype="float64"),
         "metric_seconds": pd.Series([s["seconds"] for s in scores], dtype="float64"),

@@ -1,7 +1,8 @@
 """Plots of a run: per-clip value distributions of each metric, per domain (box plots with points).
 
-Like the tables, the plots cover the clips of the run's current selection; a vocoder with fewer values than
-the covered clips (failures, values not computed) is labelled with its n.
+Like the tables, the plots cover the clips of the run's current selection and the values the tables average
+(latest metric variant, not made stale by a newer failure); a vocoder with fewer values than the covered clips
+(failures, values not computed) is labelled with its n.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def _figures(store: ResultsStore, cover: Coverage | None,
     The values come from ``frame`` (:func:`bench.results.frame.from_store` of ``store`` unless given)."""
     cover = cover or coverage(store)
     frame = frame if frame is not None else from_store(store)
-    vals = frame[(frame["kind"] == "value") & frame["latest_variant"] & frame["clip"].isin(cover.ids())]
+    # the values the tables average: a value made stale by a newer failure is a failure there, so not plotted
+    vals = frame[(frame["kind"] == "value") & frame["latest_variant"] & ~frame["stale"]
+                 & frame["clip"].isin(cover.ids())]
     # {(domain, metric): {vocoder: values in store order}}; direction of each metric's last stored variant
     values = {key: g.groupby("vocoder", sort=False)["value"].agg(list).to_dict()
               for key, g in vals.groupby(["domain", "metric"])}

@@ -268,6 +268,20 @@ def _pair(values: Mapping[str, Mapping[str, float]], a: str, b: str) -> tuple[np
             np.array([values[b][i] for i in shared], dtype=np.float64))
 
 
+def _compare(values: Mapping[str, Mapping[str, float]], a_name: str, b_name: str, **kw) -> Comparison:
+    """:func:`paired_test` over the shared items of two systems; with no pair left, an untested comparison (NaN p,
+    outside the Holm family) whose note says so, so that one such pair does not stop a whole family."""
+    a, b = _pair(values, a_name, b_name)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    if not keep.any():
+        return Comparison(a_name, b_name, 0, math.nan, math.nan, math.nan, kw["test"], math.nan, math.nan, math.nan,
+                          math.nan, EFFECT_NAMES[kw["test"]], False, None,
+                          mean_a=_mean(values[a_name]), mean_b=_mean(values[b_name]),
+                          higher_is_better=kw["higher_is_better"], alpha=kw["alpha"], n_boot=0, seed=kw["seed"],
+                          note="no item scored for both: not tested")
+    return paired_test(a_name, a, b_name, b, **kw)
+
+
 def _mean(v: Mapping[str, float]) -> float:
     x = np.array([x for x in v.values() if not math.isnan(x)], dtype=np.float64)
     return float(x.mean()) if x.size else math.nan
@@ -290,16 +304,15 @@ def compare_with_best(values: Mapping[str, Mapping[str, float]], *, higher_is_be
 
     Returns (best, {system: Comparison(a=system, b=best)}) for every other system, Holm-corrected across these
     comparisons (``correct=False`` leaves ``p_holm = p``, for a caller that corrects across a larger family
-    with :func:`with_holm`). A system sharing no item with the best raises :class:`BenchError`.
+    with :func:`with_holm`). A system sharing no item with the best gets an untested comparison (NaN p, a note).
     """
     best = best_system(values, higher_is_better=higher_is_better)
     out = {}
     for s in values:
         if s == best:
             continue
-        a, b = _pair(values, s, best)
-        out[s] = paired_test(s, a, best, b, higher_is_better=higher_is_better, test=test, n_boot=n_boot, seed=seed,
-                             alpha=alpha)
+        out[s] = _compare(values, s, best, higher_is_better=higher_is_better, test=test, n_boot=n_boot, seed=seed,
+                          alpha=alpha)
     if correct:
         out = dict(zip(out, with_holm(list(out.values()))))
     return best, out
@@ -307,14 +320,14 @@ def compare_with_best(values: Mapping[str, Mapping[str, float]], *, higher_is_be
 
 def pairwise(values: Mapping[str, Mapping[str, float]], *, higher_is_better: bool, test: str = "wilcoxon",
              alpha: float = 0.05, n_boot: int = 10000, seed: int = 0) -> list[Comparison]:
-    """Every pair (a, b) with a before b in ``values``' order, paired over shared items, Holm across all pairs."""
+    """Every pair (a, b) with a before b in ``values``' order, paired over shared items, Holm across all pairs (a
+    pair sharing no item is an untested comparison, as in :func:`compare_with_best`)."""
     names = list(values)
     out = []
     for i, a_name in enumerate(names):
         for b_name in names[i + 1:]:
-            a, b = _pair(values, a_name, b_name)
-            out.append(paired_test(a_name, a, b_name, b, higher_is_better=higher_is_better, test=test,
-                                   n_boot=n_boot, seed=seed, alpha=alpha))
+            out.append(_compare(values, a_name, b_name, higher_is_better=higher_is_better, test=test,
+                                n_boot=n_boot, seed=seed, alpha=alpha))
     return with_holm(out)
 
 

@@ -95,3 +95,25 @@ def test_empty_store_and_no_store(tmp_path):
     assert df.empty and list(df.columns) == BASE_COLUMNS + CLIP_COLUMNS + RENDER_COLUMNS
     with pytest.raises(BenchError, match="no results store"):
         load(tmp_path / "nothing")
+
+
+def test_counted_values_give_the_tables_means(run):
+    """The README's recipe: a group-by of the counted rows gives every table cell's mean and n (RTF included)."""
+    from numerics import F64_EPS, assert_close_f32
+
+    from bench.results.tables import build_tables
+
+    df = load(run)
+    v = df[df["counted"] & (df["kind"] == "value")]
+    r = df[df["counted"] & (df["kind"] == "render") & ~df["family"].isin(["reference", "anchor"])]
+    got = pd.concat([v, r.assign(metric="rtf", value=r["rtf"])]).groupby(["domain", "vocoder", "metric"])["value"]
+    means, counts = got.mean(), got.count()
+    with ResultsStore.open_readonly(run) as s:
+        tables = build_tables(s, rtf=True)
+    cells = [(t.domain, row, key, cell) for t in tables for row, cs in t.cells.items() for key, cell in cs.items()]
+    assert len(cells) > 40
+    for domain, row, key, cell in cells:
+        n = int(counts.get((domain, row, key), 0))
+        assert n == cell.summary.n, (domain, row, key)
+        if n:
+            assert_close_f32(means[(domain, row, key)], cell.mean, ulps=8, eps=F64_EPS, what=f"{domain}/{row}/{key}")

@@ -250,6 +250,17 @@ def test_compare_with_best_pairs_shared_items_only():
     assert comps["x"].n == 2 and comps["x"].mean_diff == pytest.approx(1.5)
 
 
+def test_a_pair_without_shared_items_is_untested_not_an_error():
+    vals = {"x": {"c1": 1.0, "c2": 2.0}, "y": {"c3": 1.0, "c4": 2.0}, "z": {"c1": 0.0, "c2": 0.5, "c3": 0.1}}
+    comps = pairwise(vals, higher_is_better=True, n_boot=0)
+    xy = comps[0]
+    assert (xy.a, xy.b, xy.n) == ("x", "y", 0) and math.isnan(xy.p) and math.isnan(xy.p_holm)
+    assert xy.note == "no item scored for both: not tested" and not xy.significant
+    assert [c.p_holm for c in comps[1:]] == pytest.approx(holm([c.p for c in comps[1:]]))  # family of 2
+    best, with_best = compare_with_best({"x": vals["x"], "y": vals["y"]}, higher_is_better=True, n_boot=0)
+    assert math.isnan(with_best["y" if best == "x" else "x"].p)
+
+
 def test_pairwise_holm_across_all_pairs():
     vals = _systems(True)
     comps = pairwise(vals, higher_is_better=True, n_boot=0)
