@@ -145,8 +145,9 @@ def _matrix_html(metric: str, direction: str, vocoders: list[str], comps: list[A
                 cells.append("<td class=self>–</td>")
                 continue
             c, flip = (by[(a, b)], 1.0) if (a, b) in by else (by.get((b, a)), -1.0)
-            if c is None:
-                cells.append("<td class=tie>n/a</td>")
+            if c is None or math.isnan(c.p):   # untested (e.g. no clip in common): not a tie
+                why = html.escape(c.note) if c is not None else "not compared"
+                cells.append(f"<td class=tie title='{why}'>n/a</td>")
                 continue
             diff = flip * c.mean_diff
             diff = 0.0 if round(diff, d) == 0 else diff   # no "-0.000"

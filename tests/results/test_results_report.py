@@ -223,3 +223,17 @@ def test_report_in_chromium(tmp_path):
     assert "class=win" in out.read_text()
     check_report_in_chromium(out, tmp_path / "report.png",
                              ["Results", "Comparison matrices", "Which metric agrees with listeners", "Distributions"])
+
+
+def test_comparison_matrix_pair_without_common_clips_is_not_a_tie(tmp_path):
+    """Two vocoders that share no clip are not compared ('n/a', with the reason), the others still are."""
+    with ResultsStore.create(tmp_path / "r") as store:
+        store.set_meta("config", {"vocoders": ["a", "b", "c"], "metrics": ["m"]})
+        for k in range(8):
+            store.put_clip(f"c{k}", dataset="s", domain="music", path="", offset=0.0, duration=1.0, sha256=f"h{k}")
+            store.put_score("a", f"c{k}", "m", 1.0 + k, {"direction": "lower"})
+            store.put_score("b" if k < 4 else "c", f"c{k}", "m", 2.0 + k, {"direction": "lower"})
+    section = write_report(tmp_path / "r").read_text().split("<h2>Comparison matrices</h2>")[1].split("<h2>")[0]
+    rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", section))
+    assert re.search(r"<td class=tie title='[^']+'>n/a</td>", rows["b"])   # b vs c: no clip in common
+    assert "n/a" not in rows["a"]   # a is compared with both (4 clips each: too few to be significant)
