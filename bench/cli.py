@@ -338,7 +338,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.results.report import write_report
 
-    path = write_report(Path(args.run), Path(args.out) if args.out else None)
+    test_dir, column, marks = (_mushra_dir(args.mushra), None, None) if args.mushra else (None, None, None)
+    if test_dir is not None:
+        try:
+            column, marks = _mushra_column(str(test_dir)), _mushra_marks(str(test_dir))
+        except BenchError as err:  # no kept ratings: the report says why in its listener section
+            print(f"bench: warning: no MUSHRA column: {_one_line(err)}", file=sys.stderr)
+    path = write_report(Path(args.run), Path(args.out) if args.out else None, mushra=test_dir, mushra_column=column,
+                        mushra_marks=marks)
     print(f"report: {path}")
     return 0
 
@@ -600,6 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write an HTML report (tables, plots, per-clip values with audio) of a run")
     rp.add_argument("run")
     rp.add_argument("--out", metavar="PATH", help="report file (default RUN/report.html; the only file written)")
+    rp.add_argument("--mushra", metavar="TEST_DIR",
+                    help="a listening test built from this run: adds its MUSHRA column and the listener-agreement "
+                         "section (correlations as `bench mushra correlate`, hidden reference and anchors excluded)")
     rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("vocoders", help="list vocoders and whether their weights are found")

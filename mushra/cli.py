@@ -1,4 +1,4 @@
-"""``bench mushra build|serve|analyze``: mounted into bench's CLI with :func:`register`.
+"""``bench mushra build|serve|analyze|correlate``: mounted into bench's CLI with :func:`register`.
 
 Each handler is ``cmd_x(args) -> int`` and raises :class:`bench.errors.BenchError` for user errors.
 """
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``mushra`` command (subcommands build, serve, analyze); handlers are set as ``func``."""
     p = subparsers.add_parser("mushra", help="MUSHRA listening tests (ITU-R BS.1534-3, webMUSHRA format)",
                               description="Build, serve and analyse MUSHRA listening tests.")
-    sub = p.add_subparsers(dest="mushra_command", metavar="{build,serve,analyze}")
+    sub = p.add_subparsers(dest="mushra_command", metavar="{build,serve,analyze,correlate}")
     sub.required = True
 
     b = sub.add_parser("build", help="build a test from a run's renders")
@@ -70,7 +70,35 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     a.add_argument("--allow-partial", action="store_true",
                    help="keep assessors who rated only some test items (default: all items are required)")
     a.set_defaults(func=cmd_analyze)
+
+    _register_correlate(sub)
     return p
+
+
+def _register_correlate(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser(
+        "correlate", help="which objective metric agrees with listeners (correlation with MUSHRA scores)",
+        description="Pearson, Spearman and Kendall correlation of every metric stored in RUN for the test's clips "
+                    "and vocoders with the MUSHRA scores of the kept assessors (BS.1534-3 post-screening), at "
+                    "system level (per-condition means) and item level (per clip x condition means over "
+                    "assessors), per domain and pooled. Sign-adjusted: +1 = agrees with the listeners, also for "
+                    "lower-is-better metrics. 95% CI: basic bootstrap resampling the kept assessors and the items "
+                    "with replacement (independently). By default the hidden reference and the anchors are "
+                    "excluded: they sit at the ends of the scale by construction and stretch the range of both "
+                    "variables, which inflates every correlation (--include-anchors keeps them).")
+    c.add_argument("test", type=Path, help="test folder built by `bench mushra build` (with its results)")
+    c.add_argument("run", type=Path, help="run directory holding the metric values (results/<run>)")
+    c.add_argument("--include-anchors", action="store_true",
+                   help="keep the hidden reference and the anchors (default: excluded; they inflate correlations)")
+    c.add_argument("--out", type=Path, default=None,
+                   help="folder for correlations.{md,csv,json} and scatter_<metric>.png (default "
+                        "<test>/analysis/correlate)")
+    c.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    c.add_argument("--db", type=Path, default=None, help="SQLite file for results (default <test>/results/)")
+    c.add_argument("--allow-partial", action="store_true",
+                   help="keep assessors who rated only some test items (default: all items are required)")
+    c.set_defaults(func=cmd_correlate)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -140,6 +168,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     res, files = analyze(args.test, args.out, db_path=args.db, allow_partial=args.allow_partial)
     print(markdown_report(res))
+    print(f"written: {', '.join(str(p) for p in files.values())}")
+    return 0
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    from mushra.correlate import correlate, to_markdown, write_outputs
+
+    ag = correlate(args.test, args.run, include_anchors=args.include_anchors, n_boot=args.n_boot, seed=args.seed,
+                   db_path=args.db, allow_partial=args.allow_partial)
+    files = write_outputs(ag, args.out or Path(args.test) / "analysis" / "correlate")
+    print(to_markdown(ag))
     print(f"written: {', '.join(str(p) for p in files.values())}")
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,75 @@ def make_run_dir(path: str | Path, clips: list[tuple[str, str, float]], vocoders
     finally:
         store.close()
     return path
+
+
+# -- a scored study: a listening test and a run whose metrics relate to the listeners' scores in known ways ------
+#: Systems of :func:`make_scored_study` and their mean latent quality (MUSHRA scale).
+SYSTEMS = ("v1", "v2", "v3", "v4", "v5")
+BASE = {"v1": 30.0, "v2": 45.0, "v3": 60.0, "v4": 72.0, "v5": 85.0}
+
+
+def latent_quality(n_items: int = 10) -> dict[tuple[int, str], float]:
+    """Latent quality of every (item, condition): system base +- an item effect; reference 100, anchors low."""
+    rng = np.random.default_rng(7)
+    q = {}
+    for i in range(n_items):
+        for v in SYSTEMS:
+            q[(i, v)] = BASE[v] + rng.uniform(-8, 8)
+        q[(i, HIDDEN_REFERENCE)] = 100.0
+        q[(i, ANCHOR70)] = 35.0 + rng.uniform(-5, 5)
+        q[(i, ANCHOR35)] = 12.0 + rng.uniform(-5, 5)
+    return q
+
+
+def make_scored_study(root: str | Path, *, n_items: int = 10, systems: tuple[str, ...] = SYSTEMS,
+                      bad_assessor: bool = False, clip_prefix: str = "clip", noise_sd: float = 4.0,
+                      n_assessors: int = 12) -> tuple[Path, Path, dict[tuple[int, str], float]]:
+    """``root/test`` (a test folder with ``n_assessors`` stored sessions; manifest items name clips
+    ``<clip_prefix><k>``) and ``root/run`` (a results store with three metrics on those clips), and the latent
+    quality q of every (item index, condition) (see :func:`latent_quality`). Metrics:
+
+    - ``good`` (lower is better): exp(-q/30), a monotone decreasing function of the latent quality q;
+    - ``good_up`` (higher is better): q/10 + 1;
+    - ``noise`` (higher is better): unrelated to q for the vocoders; best for the reference, worst for the anchors
+      (as any metric is, by construction).
+    Listeners rate q + N(0, noise_sd) (rounded, clipped to 0..100)."""
+    from bench.results.store import ResultsStore
+    from mushra.analysis import default_db_path
+    from mushra.storage import Storage
+    from mushra.validate import validate_session
+
+    root = Path(root)
+    test = root / "test"
+    cfg = make_test_dir(test, n_items=n_items, seconds=0.1, systems=systems)
+    manifest = json.loads((test / "manifest.json").read_text())
+    for k, it in enumerate(manifest["items"]):
+        it["clip_id"] = f"{clip_prefix}{k}"
+    (test / "manifest.json").write_text(json.dumps(manifest))
+    q = latent_quality(n_items)
+    conds = [HIDDEN_REFERENCE, *systems, ANCHOR70, ANCHOR35]
+    rng = np.random.default_rng(11)
+    storage = Storage(default_db_path(test, cfg))
+    items = [it["page_id"] for it in manifest["items"]]
+    for a in range(n_assessors):
+        scores = {pid: {c: int(np.clip(round(q[(i, c)] + (0 if c == HIDDEN_REFERENCE else rng.normal(0, noise_sd))),
+                                       0, 100)) for c in conds} for i, pid in enumerate(items)}
+        storage.add(validate_session(make_session(cfg, f"a{a}", scores=scores), cfg))
+    if bad_assessor:   # rates the reference 40 everywhere (excluded by screening) and inverts every vocoder
+        scores = {pid: {c: 40 if c == HIDDEN_REFERENCE else int(np.clip(round(110 - q[(i, c)]), 0, 100))
+                        for c in conds} for i, pid in enumerate(items)}
+        storage.add(validate_session(make_session(cfg, "bad", scores=scores), cfg))
+
+    run = root / "run"
+    noise = np.random.default_rng(3)
+    with ResultsStore.create(run) as store:
+        for k, it in enumerate(manifest["items"]):
+            store.put_clip(it["clip_id"], dataset="synthetic", domain=it["domain"], path="", offset=0.0,
+                           duration=1.0, sha256=f"h{k}")
+            for c in conds:
+                qq = q[(k, c)]
+                store.put_score(c, it["clip_id"], "good", math.exp(-qq / 30), {"direction": "lower"})
+                store.put_score(c, it["clip_id"], "good_up", qq / 10 + 1, {"direction": "higher"})
+                nv = {HIDDEN_REFERENCE: 5.0, ANCHOR70: 1.5, ANCHOR35: 1.0}.get(c, noise.uniform(2.0, 4.0))
+                store.put_score(c, it["clip_id"], "noise", nv, {"direction": "higher"})
+    return test, run, q

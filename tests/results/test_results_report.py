@@ -136,3 +136,104 @@ def test_report_of_store_without_values_raises(tmp_path):
     with pytest.raises(BenchError, match="no report written"):
         write_report(tmp_path / "run")
     assert not (tmp_path / "run" / "report.html").exists()
+
+
+# -- comparison matrices and the listener-agreement section ------------------------------------------------------
+def _three_vocoder_store(run_dir, n_clips=8):
+    """good < mid < bad on every clip of metric ``m`` (lower is better); the reference scores 0."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with ResultsStore.create(run_dir) as store:
+        store.set_meta("config", {"vocoders": ["reference", "good", "mid", "bad"], "metrics": ["m"]})
+        vals = {}
+        for k in range(n_clips):
+            cid = f"c{k}"
+            store.put_clip(cid, dataset="s", domain="music", path="", offset=0.0, duration=1.0, sha256=f"h{k}")
+            base = rng.uniform(1, 2)
+            for v, off in (("reference", None), ("good", -1.0), ("mid", 0.0), ("bad", 1.0)):
+                x = 0.0 if off is None else base + off + rng.uniform(-0.1, 0.1)
+                store.put_score(v, cid, "m", x, {"direction": "lower"})
+                vals[(v, cid)] = x
+    return vals
+
+
+def test_comparison_matrix_marks_significant_pairs(tmp_path):
+    import numpy as np
+    import scipy.stats
+
+    vals = _three_vocoder_store(tmp_path / "r")
+    text = write_report(tmp_path / "r").read_text()
+    section = text.split("<h2>Comparison matrices</h2>")[1].split("<h2>")[0]
+    rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", section))
+    assert list(rows) == ["good", "mid", "bad"]   # the reference is not compared
+    clips = [f"c{k}" for k in range(8)]
+    d = np.array([vals[("good", c)] - vals[("mid", c)] for c in clips])
+    # Every difference has the same sign: exact Wilcoxon p = 2/2^8; Holm over the 3 pairs (all equal p) x3.
+    p = scipy.stats.wilcoxon(d, method="exact").pvalue
+    cell = re.search(r"<td class=win title='([^']*)'>▲ ([-+0-9.]+)</td>", rows["good"]).groups()
+    assert float(cell[1]) == pytest.approx(d.mean(), abs=5e-4)
+    assert f"Holm p = {min(1.0, 3 * p):.3g}" in cell[0] and f"p = {p:.3g}" in cell[0]
+    assert "<td class=loss" in rows["bad"] and "<td class=win" not in rows["bad"]
+    assert rows["mid"].count("<td class=win") == 1 and rows["mid"].count("<td class=loss") == 1
+    # Fewer than 6 clips: nothing can be significant, and the matrix says why.
+    _three_vocoder_store(tmp_path / "small", n_clips=4)
+    small = write_report(tmp_path / "small").read_text().split("<h2>Comparison matrices</h2>")[1].split("<h2>")[0]
+    assert "class=win" not in small and "smallest possible p" in small
+
+
+def test_report_with_a_listening_test(tmp_path, capsys):
+    from mushra.correlate import correlate
+    from mushra.testing import make_scored_study
+
+    test, run, _ = make_scored_study(tmp_path)
+    out = tmp_path / "rep.html"
+    assert main(["report", str(run), "--mushra", str(test), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "MUSHRA ↑" in text   # the MUSHRA column
+    section = text.split("<h2>Which metric agrees with listeners</h2>")[1].split("<h2>")[0]
+    assert "excluded (default)" in section and "inflates every correlation" in section
+    ag = correlate(test, run)   # same defaults: the same numbers
+    c = next(c for c in ag.correlations
+             if (c.metric, c.domain, c.level, c.method) == ("good", "all", "item", "kendall"))
+    assert f"{c.r:+.2f} <span class=note>[{c.ci_low:+.2f}, {c.ci_high:+.2f}]</span>" in section
+    assert section.count("data:image/png;base64,") == 3 + 1   # a scatter per metric, the score distributions
+
+    # A test that shares no clip with the run: the report is still written, the section says why.
+    other, _, _ = make_scored_study(tmp_path / "other", clip_prefix="elsewhere")
+    assert main(["report", str(run), "--mushra", str(other), "--out", str(out)]) == 0
+    assert "Not computed: " in out.read_text() and "share no clips" in out.read_text()
+    # A folder that is not there: a one-line error, no report.
+    assert main(["report", str(run), "--mushra", str(tmp_path / "nope"), "--out", str(tmp_path / "x.html")]) == 2
+    assert "no listening test at" in capsys.readouterr().err and not (tmp_path / "x.html").exists()
+
+
+@pytest.mark.browser
+def test_report_in_chromium(tmp_path):
+    """The report of a 20-item study (10 per domain: matrices with significant pairs) with its listening test,
+    loaded in headless Chromium: no console error, no failed request, sections present, screenshot."""
+    from reportcheck import check_report_in_chromium, require_browser
+
+    from mushra.testing import make_scored_study
+
+    require_browser()
+    test, run, _ = make_scored_study(tmp_path, n_items=20)
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--mushra", str(test), "--out", str(out)]) == 0
+    assert "class=win" in out.read_text()
+    check_report_in_chromium(out, tmp_path / "report.png",
+                             ["Results", "Comparison matrices", "Which metric agrees with listeners", "Distributions"])
+
+
+def test_comparison_matrix_pair_without_common_clips_is_not_a_tie(tmp_path):
+    """Two vocoders that share no clip are not compared ('n/a', with the reason), the others still are."""
+    with ResultsStore.create(tmp_path / "r") as store:
+        store.set_meta("config", {"vocoders": ["a", "b", "c"], "metrics": ["m"]})
+        for k in range(8):
+            store.put_clip(f"c{k}", dataset="s", domain="music", path="", offset=0.0, duration=1.0, sha256=f"h{k}")
+            store.put_score("a", f"c{k}", "m", 1.0 + k, {"direction": "lower"})
+            store.put_score("b" if k < 4 else "c", f"c{k}", "m", 2.0 + k, {"direction": "lower"})
+    section = write_report(tmp_path / "r").read_text().split("<h2>Comparison matrices</h2>")[1].split("<h2>")[0]
+    rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", section))
+    assert re.search(r"<td class=tie title='[^']+'>n/a</td>", rows["b"])   # b vs c: no clip in common
+    assert "n/a" not in rows["a"]   # a is compared with both (4 clips each: too few to be significant)
