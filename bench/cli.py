@@ -212,8 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     s = summary.scores
     print(f"run {cfg.out}: {summary.clips_ok} clips, {s.computed} values computed, {s.skipped} already stored, "
           f"{s.failed} failed", file=sys.stderr)
-    for line in summary.placement_lines():  # how many units ran where (bench.execution)
-        print(f"{summary.executor}: {line}", file=sys.stderr)
+    if summary.placement_lines():  # how many units ran where (bench.execution)
+        print(f"units run ({summary.executor}):", file=sys.stderr)
+        for line in summary.placement_lines():
+            print(f"  {line}", file=sys.stderr)
     with ResultsStore.open(cfg.out) as store:
         for f in store.failures():
             if f["stage"] == "metric":
