@@ -17,6 +17,7 @@ from bench.metrics.registry import metric_registry
 from bench.results.store import ResultsStore
 from bench.runner import RunConfig, RunSummary, run
 from bench_datasets.base import Clip
+from numerics import F64_EPS, max_error_ulps
 from testsignals import music_like
 
 METRICS = [m for m in ("mrstft", "mrmel", "cdpam", "visqol") if m in metric_registry()]
@@ -94,8 +95,20 @@ def test_all_four_metrics_with_0_1_and_2_jobs(songs, tmp_path):
     one, values1 = _run(songs, tmp_path / "j1", 1, METRICS)
     two, values2 = _run(songs, tmp_path / "j2", 2, METRICS)
     assert len(values0) == 2 * 2 * len(METRICS)
-    assert values0 == values1 == values2
-    assert values1 == _direct(tmp_path / "j1", values1)
+
+    def split(values):
+        torch_metrics = {k: v for k, v in values.items() if k[2] != "visqol"}
+        return torch_metrics, np.array([v for k, v in sorted(values.items()) if k[2] == "visqol"])
+
+    exact0, visqol0 = split(values0)
+    assert exact0 == split(values1)[0] == split(values2)[0]
+    # ViSQOL (float64 numpy/numba code) was measured to vary in its 14th digit between processes on the same
+    # input, whatever --jobs (README, "Running on every core"): compared to float64 rounding, not bit for bit
+    for other in (values1, values2):
+        assert max_error_ulps(split(other)[1], visqol0, eps=F64_EPS) <= 1000
+    direct = _direct(tmp_path / "j1", values1)
+    assert split(values1)[0] == split(direct)[0]
+    assert max_error_ulps(split(values1)[1], split(direct)[1], eps=F64_EPS) <= 1000
     assert one.units["metrics"] == {"worker-1": 2 * len(METRICS)}
 
 
