@@ -48,6 +48,9 @@ def test_folder_run_and_table(tmp_path, audio_folder, capsys):
     text = capsys.readouterr()
     assert "**speech**" in text.out and "| anchor35 |" in text.out
     assert "skipped clip corrupt" in text.err and "skipped clip silent" in text.err
+    # how many units ran where (default: one worker process per core for references and CPU metrics)
+    assert "references: 5 units: worker-" in text.err and "metrics: 3 units: worker-" in text.err
+    assert "synthesis: 6 units: main 6" in text.err
     assert main(["table", str(out), "--format", "tex", "--rtf"]) == 0
     tex = capsys.readouterr().out
     assert r"\toprule" in tex and "RTF" not in tex  # the reference and anchors are not timed: no RTF column
@@ -116,6 +119,15 @@ def test_bad_run_arguments_are_one_line_and_touch_nothing(tmp_path, audio_folder
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith(("bench: error:", "bench run: error:")) and says in last, err
+    assert not out.exists()
+
+
+def test_executor_ray_without_ray_is_one_line_and_touches_nothing(tmp_path, audio_folder, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as where the extra is not installed
+    out = tmp_path / "run"
+    assert _exit_status(_run_argv(audio_folder, out, "--executor", "ray")) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "bench: error: --executor ray needs Ray: pip install 'vocoder-bench[ray]'"
     assert not out.exists()
 
 
