@@ -186,6 +186,15 @@ def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options of ``--executor`` (bench.execution.make_executor): the Ray cluster's address."""
+    if args.ray_address is None:
+        return {}
+    if args.executor != "ray":
+        raise BenchError("--ray-address is an option of --executor ray")
+    return {"address": args.ray_address}
+
+
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.results.store import ResultsStore
@@ -198,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         vocoders=vocoders, metrics=metrics, limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
         batch_size=args.batch_size, jobs=args.jobs, executor=args.executor, loudness_lufs=args.loudness,
-        weights=weights,
+        weights=weights, executor_options=_executor_options(args),
         models_dir=args.models_dir, vocoder_params=params, progress=not args.quiet,
         renders=_key_values(args.renders, "--renders"))
     summary = run(cfg)
@@ -490,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "core; 0: everything in this process). Values do not depend on it")
     r.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="where units run: this machine's cores, or a Ray cluster (pip install 'vocoder-bench[ray]')")
+    r.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="--executor ray: the cluster's head (default: $RAY_ADDRESS, else a Ray started for this run "
+                        "on this machine with --jobs CPUs)")
     r.add_argument("--loudness", type=_loudness, default="-24",
                    help="BS.1770 target in LUFS for references, or 'none'")
     r.add_argument("--weights", action="append", metavar="NAME=PATH",

@@ -57,6 +57,7 @@ class RunConfig:
     batch_size: int | None = None  # clips per synthesis batch; None = 8 on GPU, 1 on CPU
     jobs: int | None = None  # local worker processes for CPU units; None = one per core, 0 = all in-process
     executor: str = "local"  # "local" or "ray" (bench.execution)
+    executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. the Ray cluster's address
     loudness_lufs: float | None = -24.0
     eval_sample_rate: int = EVAL_SR
     weights: dict[str, str] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class RunConfig:
         d.pop("progress")
         d.pop("jobs")  # how values are computed, not what they are
         d.pop("executor")
+        d.pop("executor_options")
         d.pop("batch_size")  # batching never changes an item's output
         return d
 
@@ -185,7 +187,8 @@ def run(cfg: RunConfig) -> RunSummary:
     clips = select_clips(all_clips, cfg.limit, cfg.domain)
     if not clips:
         raise BenchError(f"dataset {cfg.dataset!r} gave no clips" + (f" for domain {cfg.domain}" if cfg.domain else ""))
-    executor = make_executor(cfg.executor, cfg.jobs)  # workers start on first use, inside the run's lock
+    # before --out is touched (e.g. Ray not installed); workers start on first use, inside the run's lock
+    executor = make_executor(cfg.executor, cfg.jobs, **cfg.executor_options)
 
     # one writer per run folder: a second `bench run` on it stops here, saying who holds it
     with RunLock(cfg.out), ResultsStore.create(cfg.out, provenance=code_provenance()) as store:
@@ -214,6 +217,8 @@ def run(cfg: RunConfig) -> RunSummary:
         timings: dict[str, float] = {}
         units: dict[str, Counter[str]] = {"references": Counter(), "synthesis": Counter(), "metrics": Counter()}
         with executor:
+            # before any unit runs: every worker that may load a vocoder finds its weights (a cluster's nodes)
+            executor.check_vocoders([(n, options[e.name]) for e, n in zip(entries, requested_names)])
             t0 = time.perf_counter()
             refs, failed = _references(store, dataset, clips, cfg, executor, units["references"])
             timings["load"] = time.perf_counter() - t0

@@ -34,7 +34,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.execution.base import Done, Executor
 from bench.execution.units import RenderUnit, Result, Unit
-from bench.execution.worker import WorkerState, torch_threads
+from bench.execution.worker import WorkerState, compute_threads
 from bench.scoring import short_error
 from bench.vocoders.base import LoadOptions
 
@@ -68,7 +68,7 @@ class UnitWorker:
         ``synthesis_threads`` torch threads (see :class:`RayExecutor`)."""
         start = time.perf_counter()
         if isinstance(unit, RenderUnit) and not unit.device.startswith("cuda"):
-            with torch_threads(synthesis_threads):
+            with compute_threads(synthesis_threads):
                 result = self._state.execute(unit)
         else:
             result = self._state.execute(unit)

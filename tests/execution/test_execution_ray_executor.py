@@ -56,7 +56,7 @@ def _cfg(folder: Path, out: Path, executor: str, address: str | None = None, **k
     base = dict(out=out, dataset="folder", dataset_options={"path": str(folder), "domain": "music"},
                 vocoders=["reference", "anchor35", "griffinlim"], metrics=["mrstft", "mrmel"], device="cpu",
                 progress=False, vocoder_params={"griffinlim": {"iterations": 4}}, executor=executor,
-                ray_address=address)
+                executor_options={"address": address} if address else {})
     base.update(kw)
     return RunConfig(**base)
 
@@ -150,7 +150,7 @@ def test_driver_killed_then_rerun_resumes(ray_cluster, clips_folder, tmp_path, d
     code = ("import sys\nfrom pathlib import Path\nfrom bench.runner import RunConfig, run\n"
             f"run(RunConfig(out=Path({str(out)!r}), dataset='folder', dataset_options={{'path': {str(clips_folder)!r}, "
             "'domain': 'music'}, vocoders=['reference', 'anchor35', 'anchor70'], metrics=['mrstft', 'mrmel', 'visqol'],"
-            f" device='cpu', progress=False, executor='ray', ray_address={ray_cluster.address!r}))\n")
+            f" device='cpu', progress=False, executor='ray', executor_options={{'address': {ray_cluster.address!r}}}))\n")
     driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:  # kill the driver as soon as it has stored some values, not all
         end = time.monotonic() + 120
