@@ -187,12 +187,15 @@ def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Options of ``--executor`` (bench.execution.make_executor): the Ray cluster's address."""
-    if args.ray_address is None:
-        return {}
-    if args.executor != "ray":
-        raise BenchError("--ray-address is an option of --executor ray")
-    return {"address": args.ray_address}
+    """Options of ``--executor`` (bench.execution.make_executor): the Ray cluster's address, the audio URL."""
+    if "://" in args.out:
+        raise BenchError(f"--out {args.out}: the run folder holds the SQLite results store and must be a local "
+                         "path; to put the audio on a URL the nodes can read, add --executor ray --audio-url URL")
+    given = {"address": args.ray_address, "audio_url": args.audio_url}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and args.executor != "ray":
+        raise BenchError("--ray-address and --audio-url are options of --executor ray")
+    return given
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -502,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ray-address", metavar="HOST:PORT",
                    help="--executor ray: the cluster's head (default: $RAY_ADDRESS, else a Ray started for this run "
                         "on this machine with --jobs CPUs)")
+    r.add_argument("--audio-url", metavar="URL",
+                   help="--executor ray, nodes without the driver's files: an fsspec URL every node can read "
+                        "(s3://..., gs://..., file:///shared/...); the audio units read is copied there. The store "
+                        "stays in --out")
     r.add_argument("--loudness", type=_loudness, default="-24",
                    help="BS.1770 target in LUFS for references, or 'none'")
     r.add_argument("--weights", action="append", metavar="NAME=PATH",

@@ -209,6 +209,7 @@ def run(cfg: RunConfig) -> RunSummary:
         record["dataset_description"] = dataset.describe()
         store.set_meta("config", record)
         store.set_meta("environment", environment(device))
+        store.set_meta("executor", {"name": cfg.executor, **cfg.executor_options})  # e.g. where the audio is shared
         # the clips of this command, in dataset order: tables cover exactly these (older clips stay stored)
         store.set_meta("selection", [c.id for c in clips])
 

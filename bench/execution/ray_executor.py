@@ -18,7 +18,9 @@ never writes anything itself, so a retried unit's values are stored once. Metric
 actor's process with ``OMP_NUM_THREADS`` = its CPUs (1).
 
 Files: the units read the clips' source files and the run folder's audio by path, so the nodes must see the
-dataset and the run folder at the same paths (a shared file system; the nodes of one machine do).
+dataset and the run folder at the same paths (a shared file system; the nodes of one machine do), or the run is
+given an fsspec URL that every node can read (``--audio-url``): then those files are copied there and the nodes
+read them from there (bench.execution.shared_files). The results store stays in the run folder on the driver.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.execution.base import Done, Executor
 from bench.execution.units import RenderUnit, Result, Unit
+from bench.execution.shared_files import LocalCopies, SharedFiles
 from bench.execution.worker import WorkerState, compute_threads
 from bench.scoring import short_error
 from bench.vocoders.base import LoadOptions
@@ -41,6 +44,8 @@ from bench.vocoders.base import LoadOptions
 #: Retries of a unit whose actor process died: the actor is restarted (``max_restarts``) and the unit sent again
 #: (``max_task_retries``).
 RETRIES = 3
+#: Start of a Done's error when the unit's actor died for good (its restarts spent) or its node was lost.
+LOST = "ray worker lost"
 #: Units in flight per actor: one running, one queued, so that no actor waits for the driver.
 IN_FLIGHT_PER_ACTOR = 2
 #: Seconds ray.wait blocks before the loop looks again (keeps Ctrl-C and an early close responsive).
@@ -62,11 +67,23 @@ class UnitWorker:
 
     def __init__(self) -> None:
         self._state = WorkerState()
+        self._copies: LocalCopies | None = None  # local copies of the URLs units name (``audio_url``)
+
+    def _local(self, unit: Unit) -> Unit:
+        if self._copies is None:
+            self._copies = LocalCopies()
+        return self._copies.local(unit)
+
+    def remove_copies(self) -> None:
+        if self._copies is not None:
+            self._copies.remove()
+            self._copies = None
 
     def execute(self, unit: Unit, synthesis_threads: int) -> tuple[Result, float, str]:
         """The unit's result, its wall seconds here and where it ran. A CPU synthesis unit computes with
         ``synthesis_threads`` torch threads (see :class:`RayExecutor`)."""
         start = time.perf_counter()
+        unit = self._local(unit)
         if isinstance(unit, RenderUnit) and not unit.device.startswith("cuda"):
             with compute_threads(synthesis_threads):
                 result = self._state.execute(unit)
@@ -110,6 +127,7 @@ class _Pool:
     size: int  # at most this many actors
     handles: list[Any] = field(default_factory=list)
     busy: list[int] = field(default_factory=list)
+    dead: set[int] = field(default_factory=set)  # actors whose restarts are spent: they get no more units
 
 
 def _resources(device: str) -> dict[str, float]:
@@ -130,14 +148,18 @@ class RayExecutor(Executor):
             executor synthesises with: some models' CPU outputs depend on it in the last bits (oneDNN splits a
             convolution by thread), and with the same count the renders, hence every value, are bit-identical to a
             local run's. An actor still asks Ray for 1 CPU.
+        audio_url: an fsspec URL every node can read: the files units read (clip sources, references, renders)
+            are copied there and read from there (bench.execution.shared_files); None = the nodes see the
+            driver's files at the same paths (one machine, or a shared file system).
     """
 
     name = "ray"
 
     def __init__(self, jobs: int | None = None, address: str | None = None, quiet: bool = False,
-                 synthesis_threads: int | None = None) -> None:
+                 synthesis_threads: int | None = None, audio_url: str | None = None) -> None:
         import torch
 
+        self._files = SharedFiles(audio_url) if audio_url else None
         self.jobs = jobs
         self.synthesis_threads = synthesis_threads or torch.get_num_threads()
         self.address = address
@@ -186,9 +208,11 @@ class RayExecutor(Executor):
     def close(self, cancel: bool) -> None:
         import ray
 
-        for pool in self._pools.values():  # their processes end with them (and their models with them)
-            for h in pool.handles:
-                ray.kill(h, no_restart=True)
+        handles = self.actors()
+        if self._files is not None and not cancel and handles:  # their local copies of the shared files
+            ray.wait([h.remove_copies.remote() for h in handles], num_returns=len(handles), timeout=30)
+        for h in handles:  # their processes end with them (and their models with them)
+            ray.kill(h, no_restart=True)
         self._pools = {}
         if self._connected and ray.is_initialized():
             ray.shutdown()  # ends this job's workers on every node; the cluster stays up
@@ -265,14 +289,16 @@ class RayExecutor(Executor):
         """Send ``unit`` to the least busy actor of its pool (a new actor when all are busy and the pool is not
         full); returns its result reference, the pool and the actor's index."""
         pool = self._pool(unit.device)
-        i = min(range(len(pool.handles)), key=lambda k: pool.busy[k]) if pool.handles else -1
-        if i < 0 or (pool.busy[i] > 0 and len(pool.handles) < pool.size):
+        live = [k for k in range(len(pool.handles)) if k not in pool.dead]
+        i = min(live, key=lambda k: pool.busy[k]) if live else -1
+        if i < 0 or (pool.busy[i] > 0 and len(live) < pool.size):
             pool.handles.append(self._actor_class.options(
                 max_restarts=RETRIES, max_task_retries=RETRIES, **pool.resources).remote())
             pool.busy.append(0)
             i = len(pool.handles) - 1
         pool.busy[i] += 1
-        return pool.handles[i].execute.remote(unit, self.synthesis_threads), pool, i
+        sent = self._files.shared(unit) if self._files is not None else unit
+        return pool.handles[i].execute.remote(sent, self.synthesis_threads), pool, i
 
     def run(self, units: Iterable[Unit]) -> Iterator[Done]:
         import ray
@@ -296,7 +322,10 @@ class RayExecutor(Executor):
                 for ref in ready:
                     unit, pool, index = pending.pop(ref)
                     pool.busy[index] -= 1
-                    yield self._done(unit, ref)
+                    done = self._done(unit, ref)
+                    if done.error and done.error.startswith(LOST):
+                        pool.dead.add(index)  # a new actor takes its place for the next units
+                    yield done
         finally:
             for ref in pending:  # stopped early: nothing in flight will be read
                 ray.cancel(ref)
@@ -312,7 +341,7 @@ class RayExecutor(Executor):
                 raise BenchError(str(cause)) from None
             return Done(unit, None, "ray", error=f"ray: {short_error(cause or err)}")
         except ray.exceptions.RayError as err:  # its worker died and the retries are spent, or the node was lost
-            return Done(unit, None, "ray", error=f"ray worker lost: {short_error(err)}")
+            return Done(unit, None, "ray", error=f"{LOST}: {short_error(err)}")
         return Done(unit, result, where, seconds)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from numerics import F64_EPS
 
 from bench.errors import BenchError, MissingExtraError
 from bench.results.store import ResultsStore
@@ -89,9 +90,14 @@ def test_two_nodes_store_the_values_of_the_local_executor(ray_cluster, node0_mod
     a, b = _stored(tmp_path / "local"), _stored(tmp_path / "ray")
     assert a[0] == b[0] and len(a[0]) == 2  # references, sample for sample (their hashes)
     assert a[1] == b[1] and len(a[1]) == 2 * len(vocoders)  # renders, DisCoder's in a 1-thread actor included
-    assert len(a[2]) == expected
-    differ = {k: (a[2][k], b[2].get(k)) for k in a[2] if a[2][k] != b[2].get(k)}
-    assert not differ, f"values differ between the executors: {differ}"
+    assert len(a[2]) == expected and a[2].keys() == b[2].keys()
+    differ = {k: (a[2][k], b[2][k]) for k in a[2] if a[2][k] != b[2][k]}
+    # Every value is bit-identical, except that ViSQOL was seen (2 of about 8 runs, benchmarks/executor_scaling.py
+    # included) to differ in the last bit of one value (relative 1.3e-15), between runs of the same inputs in two
+    # processes; the cause is not found (thread counts and flush-to-zero ruled out). That one metric is held to a
+    # few float64 ulps; the README says so.
+    loose = {k: v for k, v in differ.items() if k[2] == "visqol" and abs(v[0] - v[1]) <= 4 * F64_EPS * abs(v[0])}
+    assert differ.keys() == loose.keys(), f"values differ between the executors: {differ}"
     # Ray placed work on both nodes, and every unit came back once
     assert on_ray.executor.startswith("ray, 2 nodes, 2 CPUs")
     where = on_ray.units
@@ -223,3 +229,37 @@ def test_ray_executor_without_ray_is_a_one_line_error(monkeypatch):
     with pytest.raises(MissingExtraError, match=r"pip install 'vocoder-bench\[ray\]'") as err:
         make_executor("ray")
     assert "\n" not in str(err.value)
+
+
+def test_audio_on_a_url_reaches_nodes_that_do_not_see_the_run_folder(ray_cluster, clips_folder, tmp_path,
+                                                                     monkeypatch, deadline):
+    # The dataset and the run folder are given relative to the driver's directory, node0/: the head node sees
+    # them, the second node (in node1/) does not. Every file a unit reads goes through the URL instead.
+    node0 = ray_cluster.node_dirs[0]
+    here = node0 / tmp_path.name
+    shutil.copytree(clips_folder, here / "clips")
+    monkeypatch.chdir(node0)
+    remote = tmp_path / "remote"
+    kw = dict(vocoders=["reference", "anchor35"], metrics=["mrstft", "mrmel"],
+              dataset_options={"path": f"{tmp_path.name}/clips", "domain": "music"})
+    with deadline(90):
+        summary = run(_cfg(clips_folder, Path(tmp_path.name) / "r", "ray", executor_options={
+            "address": ray_cluster.address, "audio_url": remote.as_uri()}, **kw))
+        local = run(_cfg(clips_folder, tmp_path / "local", "local", jobs=1, **kw))
+    assert summary.scores.computed == 2 * 2 * 2 and summary.scores.failed == 0 and not summary.clips_failed
+    assert len(summary.units["references"]) == 2 and len(summary.units["metrics"]) == 2  # both nodes worked
+    assert _stored(here / "r")[2] == _stored(tmp_path / "local")[2]
+    shared = sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file())
+    assert shared == sorted([f"sources/clip{i}.wav" for i in range(2)]
+                            + [f"audio/{v}/clip{i}.wav" for v in ("reference", "anchor35") for i in range(2)])
+    with ResultsStore.open(here / "r") as s:  # the store says where the audio went
+        assert s.get_meta("executor") == {"name": "ray", "address": ray_cluster.address, "audio_url": remote.as_uri()}
+    assert (here / "r" / "audio" / "anchor35" / "clip0.wav").is_file()  # and the run folder keeps its copy
+
+
+def test_out_on_a_url_is_refused_in_one_line(capsys):
+    from bench.cli import main
+
+    assert main(["run", "--out", "s3://bucket/run", "--executor", "ray", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--audio-url" in err and "local path" in err
