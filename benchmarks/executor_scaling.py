@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -60,7 +61,9 @@ class Mode:
 class Outcome:
     mode: str
     round: int
-    seconds: float
+    seconds: float  # wall
+    cpu_seconds: float  # user + system of the command and its worker processes
+    load: tuple[float, float]  # 1-minute load average before and after (other users of the machine show here)
     values: dict[tuple[str, str, str], float]
     placement: list[str]
 
@@ -115,16 +118,20 @@ def run_mode(mode: Mode, base_args: list[str], out: Path, rnd: int) -> Outcome:
     env = {"BENCH_DATA_DIR": str(Path("data").resolve()), **os.environ, **mode.env}
     cmd = [sys.executable, "-m", "bench.cli", "run", *base_args, *mode.args, "--out", str(out), "--quiet"]
     print(f"[round {rnd}] {mode.name}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
+    load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # `python -m` puts its cwd first on sys.path: a baseline tree runs from its own folder
     res = subprocess.run(cmd, env=env, cwd=mode.env.get("PYTHONPATH", str(REPO)), capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if res.returncode != 0:
         sys.exit(f"{mode.name} failed ({res.returncode}):\n{res.stderr[-3000:]}")
     placement = [line for line in res.stderr.splitlines() if " units: " in line]
     print(f"[round {rnd}] {mode.name}: {seconds:.1f} s" + "".join(f"\n    {p}" for p in placement), file=sys.stderr,
           flush=True)
-    return Outcome(mode.name, rnd, seconds, stored_values(out), placement)
+    return Outcome(mode.name, rnd, seconds, cpu, (load_before, os.getloadavg()[0]), stored_values(out), placement)
 
 
 def compare(a: dict, b: dict) -> str:
@@ -179,28 +186,31 @@ def main(argv: list[str] | None = None) -> int:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
 
-    first = chosen[0].name
-    ref_values = next(o.values for o in outcomes if o.mode == first)
-    print(f"# executor scaling: {platform.node()}, {cores()} cores, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end; bench run {' '.join(base)}")
-    print("| mode | round | wall s | values | values/s | throughput vs " + first + " | values vs " + first + " |")
-    print("|---|---|---|---|---|---|---|")
+    first = chosen[0].name  # throughput ratios are against it
+    # values must be bit-identical across the modes of this tree; a baseline tree's are compared only
+    exact = next((m.name for m in chosen if not m.compare_only), first)
+    exact_values = next(o.values for o in outcomes if o.mode == exact)
+    print(f"# executor scaling: {platform.node()}, {cores()} cores; bench run {' '.join(base)}")
+    print(f"| mode | round | wall s | CPU s | load avg before → after | values | values/s | throughput vs {first} "
+          f"| values vs {exact} |")
+    print("|---|---|---|---|---|---|---|---|---|")
     ok = True
     for o in outcomes:
         mode = next(m for m in chosen if m.name == o.mode)
         base_s = [x.seconds for x in outcomes if x.mode == first and x.round == o.round][0]
-        same = compare(ref_values, o.values)
+        same = compare(exact_values, o.values)
         if same != "identical" and not mode.compare_only:
             ok = False
-        print(f"| {o.mode} | {o.round} | {o.seconds:.1f} | {len(o.values)} | {len(o.values) / o.seconds:.2f} | "
-              f"{base_s / o.seconds:.2f} | {same} |")
+        print(f"| {o.mode} | {o.round} | {o.seconds:.1f} | {o.cpu_seconds:.1f} | {o.load[0]:.1f} → {o.load[1]:.1f} | "
+              f"{len(o.values)} | {len(o.values) / o.seconds:.3f} | {base_s / o.seconds:.2f} | {same} |")
+    first_total = sum(o.seconds for o in outcomes if o.mode == first)
     for name in dict.fromkeys(o.mode for o in outcomes):
         total = sum(o.seconds for o in outcomes if o.mode == name)
-        first_total = sum(o.seconds for o in outcomes if o.mode == first)
-        print(f"- {name}: {total:.1f} s over {args.rounds} round(s), throughput ratio {first_total / total:.2f} "
+        print(f"- {name}: {total:.1f} s wall over {args.rounds} round(s), throughput ratio {first_total / total:.2f} "
               f"vs {first}")
     if args.json:
         Path(args.json).write_text(json.dumps([{"mode": o.mode, "round": o.round, "seconds": o.seconds,
+                                                "cpu_seconds": o.cpu_seconds, "load": o.load,
                                                 "values": len(o.values), "placement": o.placement}
                                                for o in outcomes], indent=1))
     if not ok:

@@ -75,7 +75,8 @@ class MetricEntry:
     requires: tuple[str, ...] = ()  # modules that must import (optional backends)
     extra: str | None = None
     cost: str = ""  # rough CPU cost, shown by `bench metrics`
-    #: single-threaded CPU code that can run in a worker process beside the torch metrics
+    #: single-threaded CPU code (no torch threads of its own). Informational since bench.execution: the local
+    #: executor runs every CPU metric in worker processes, one thread each
     process_safe: bool = False
     #: full-reference metric (all four of the paper are); a no-reference metric would ignore ``prepare``'s input
     needs_reference: bool = True
