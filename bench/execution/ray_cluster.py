@@ -22,15 +22,25 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
+#: Environment of the nodes and of every driver joining them: no token authentication. A local ``ray.init()``
+#: (a run without --ray-address) leaves ~/.ray/auth_token behind, and with it present, nodes and drivers that do
+#: not all say the same refuse each other ("InvalidAuthToken"); a loopback cluster of one machine needs none.
+ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 #: Object store per node, bytes: two nodes and the tests fit in the machine's shared memory (/dev/shm).
 OBJECT_STORE_BYTES = 500_000_000
 
 
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(taken: set[int] | None = None) -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago (the kernel's choice), not one of ``taken`` (to which
+    it is added: the ports of one cluster are all different)."""
+    taken = taken if taken is not None else set()
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 def _ray_cli() -> str:
@@ -44,11 +54,11 @@ def _ray_cli() -> str:
     return found
 
 
-def _node_ports() -> list[str]:
+def _node_ports(taken: set[int]) -> list[str]:
     """Ports a node would otherwise take at fixed defaults (shared with any other Ray on the machine)."""
-    return [f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"]
+    names = ("node-manager", "object-manager", "dashboard-agent-listen", "dashboard-agent-grpc", "runtime-env-agent",
+             "metrics-export")
+    return [f"--{name}-port={free_port(taken)}" for name in names]
 
 
 @dataclass
@@ -80,7 +90,8 @@ class LoopbackCluster:
         self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="rayc", dir="/tmp")
         self.dashboard = dashboard
         self.object_store_bytes = object_store_bytes
-        self.port = free_port()
+        self._ports: set[int] = set()
+        self.port = free_port(self._ports)
         self.address = f"127.0.0.1:{self.port}"
         self.dashboard_url: str | None = None
         self.processes: list[subprocess.Popen] = []
@@ -104,20 +115,20 @@ class LoopbackCluster:
     def _start_node(self, index: int, spec: NodeSpec) -> None:
         args = [_ray_cli(), "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={spec.num_cpus}",
                 f"--object-store-memory={self.object_store_bytes}", "--disable-usage-stats",
-                f"--temp-dir={self.temp_dir}", *_node_ports()]
+                f"--temp-dir={self.temp_dir}", *_node_ports(self._ports)]
         if spec.num_gpus is not None:
             args.append(f"--num-gpus={spec.num_gpus}")
         if index == 0:
-            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}"]
+            args += ["--head", f"--port={self.port}", f"--ray-client-server-port={free_port(self._ports)}"]
             if self.dashboard:
-                dash = free_port()
+                dash = free_port(self._ports)
                 args += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"]
                 self.dashboard_url = f"http://127.0.0.1:{dash}"
             else:
                 args.append("--include-dashboard=false")
         else:
             args.append(f"--address={self.address}")
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **spec.env}
+        env = {**os.environ, **ENV, **spec.env}
         log = Path(self.temp_dir) / f"node{index}.log"
         self.logs.append(log)
         with open(log, "wb") as out:
@@ -144,22 +155,27 @@ class LoopbackCluster:
         raise BenchError(f"ray head did not listen on {self.address} in time")
 
     def _wait_nodes(self, deadline: float) -> None:
-        """Every node is registered and alive (asked in a child process: this process stays no Ray driver)."""
+        """Every node is registered and alive (asked in a child process: this process stays no Ray driver). A
+        head that listens but does not answer yet (a busy machine) is asked again until the deadline."""
         code = ("import sys, time, ray\n"
                 f"ray.init(address={self.address!r}, logging_level='ERROR', log_to_driver=False)\n"
                 f"while sum(n['Alive'] for n in ray.nodes()) < {len(self.nodes)}:\n"
                 "    time.sleep(0.2)\n")
-        left = deadline - time.monotonic()
-        try:
-            res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=max(left, 1),
-                                 env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-        except subprocess.TimeoutExpired:
+        err = "no answer"
+        while time.monotonic() < deadline:
             self._check_alive()
-            raise BenchError(f"the {len(self.nodes)} ray nodes were not all alive in time") from None
-        if res.returncode != 0:
-            self._check_alive()
+            try:
+                res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                     timeout=max(deadline - time.monotonic(), 1),
+                                     env={**os.environ, **ENV})
+            except subprocess.TimeoutExpired:
+                break
+            if res.returncode == 0:
+                return
             err = (res.stderr.strip().splitlines() or ["?"])[-1]
-            raise BenchError(f"cannot connect to the ray cluster at {self.address}: {err}")
+            time.sleep(1.0)
+        self._check_alive()
+        raise BenchError(f"the {len(self.nodes)} ray nodes at {self.address} were not all alive in time ({err})")
 
     def processes_titled(self, prefix: str) -> dict[int, str]:
         """The processes of this cluster (descendants of its nodes) whose title starts with ``prefix``: pid ->

@@ -26,19 +26,27 @@ START_TIMEOUT = 120.0
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     """The running :class:`~bench.execution.ray_cluster.LoopbackCluster` (2 nodes, 1 CPU each)."""
     pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'vocoder-bench[ray]'")
-    from bench.execution.ray_cluster import LoopbackCluster, NodeSpec
+    from bench.execution.ray_cluster import ENV, LoopbackCluster, NodeSpec
 
+    patch = pytest.MonkeyPatch()  # the tests' drivers (this process, its children) join as the nodes expect
+    for k, v in ENV.items():
+        patch.setenv(k, v)
     root = tmp_path_factory.mktemp("nodes")
     dirs = [root / "node0", root / "node1"]
     for d in dirs:
         d.mkdir()
     cluster = LoopbackCluster([NodeSpec(num_cpus=1, cwd=str(d)) for d in dirs])
-    cluster.start(timeout=START_TIMEOUT)
+    try:
+        cluster.start(timeout=START_TIMEOUT)
+    except BaseException:
+        patch.undo()
+        raise
     cluster.node_dirs = dirs
     try:
         yield cluster
     finally:
         cluster.stop()
+        patch.undo()
 
 
 @pytest.fixture
