@@ -143,7 +143,9 @@ def compare(a: dict, b: dict) -> str:
         return f"different keys ({len(a.keys() ^ b.keys())} differ)"
     diffs = [(abs(a[k] - b[k]) / max(abs(a[k]), 1e-30), k) for k in a if a[k] != b[k]]
     worst = max(diffs)
-    return f"{len(diffs)}/{len(a)} values differ, max relative difference {worst[0]:.2g} ({'/'.join(worst[1])})"
+    metrics = sorted({k[2] for _, k in diffs})
+    return (f"{len(diffs)}/{len(a)} values differ ({', '.join(metrics)}), max relative difference {worst[0]:.2g} "
+            f"({'/'.join(worst[1])})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,8 +48,8 @@ def test_folder_run_and_table(tmp_path, audio_folder, capsys):
     text = capsys.readouterr()
     assert "**speech**" in text.out and "| anchor35 |" in text.out
     assert "skipped clip corrupt" in text.err and "skipped clip silent" in text.err
-    # how many units ran where (default: one worker process per core for references and CPU metrics)
-    assert "references: 5 units: worker-" in text.err and "metrics: 3 units: worker-" in text.err
+    # how many units ran where (default: one worker process per core for the CPU metrics)
+    assert "references: 5 units: main 5" in text.err and "metrics: 3 units: worker-" in text.err
     assert "synthesis: 6 units: main 6" in text.err
     assert main(["table", str(out), "--format", "tex", "--rtf"]) == 0
     tex = capsys.readouterr().out

@@ -1,8 +1,10 @@
 """The local executor: every core of one machine, ``jobs`` worker processes beside the driver.
 
-Placement: CPU units that need no model of their own (references, CPU metrics) go to the worker processes;
-synthesis (one vocoder model, loaded once, using all of torch's threads, or the GPU) and GPU metric units run
-in the driver process. With ``jobs=0`` everything runs in the driver, one unit after another.
+Placement: CPU metric units go to the worker processes; synthesis (one vocoder model, loaded once, using all of
+torch's threads, or the GPU), GPU metric units and references run in the driver process. A reference costs
+milliseconds (read, resample, loudness: 0.1 s for 4 clips of 10 s), less than shipping it back from a worker,
+and the driver prepares them while the workers start (they are started by ``start``: importing torch in a new
+process takes seconds, hidden behind references and synthesis). With ``jobs=0`` everything runs in the driver.
 
 Threads: each worker computes with :data:`bench.execution.worker.METRIC_THREADS` torch (and BLAS) threads, so
 ``jobs`` workers use ``jobs`` cores and never oversubscribe them; metric values do not depend on ``jobs``.
@@ -19,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from bench.errors import BenchError
 from bench.execution.base import MAIN, Done, Executor
-from bench.execution.units import MetricUnit, ReferenceUnit, Result, Unit
+from bench.execution.units import MetricUnit, Result, Unit
 from bench.execution.worker import METRIC_THREADS, WorkerState
 from bench.lifetime import worker_init
 from bench.scoring import short_error
@@ -53,6 +55,10 @@ def _init_worker(parent_pid: int, threads: int) -> None:
     _WORKER = WorkerState()
 
 
+def _ready() -> None:
+    """Nothing: submitted once per worker at start so that every worker process is spawned and initialised."""
+
+
 def _execute(unit: Unit) -> tuple[Result, float, int]:
     """In a worker: the unit's result, its wall seconds and the worker's pid."""
     assert _WORKER is not None, "not a worker process"
@@ -80,7 +86,13 @@ class LocalExecutor(Executor):
 
     def in_worker(self, unit: Unit) -> bool:
         """Whether ``unit`` runs in a worker process (else in the driver)."""
-        return self.jobs > 0 and isinstance(unit, (ReferenceUnit, MetricUnit)) and not unit.device.startswith("cuda")
+        return self.jobs > 0 and isinstance(unit, MetricUnit) and not unit.device.startswith("cuda")
+
+    def start(self) -> None:
+        if self.jobs > 0:  # spawn the workers now: they import while the driver does references and synthesis
+            pool = self._ensure_pool()
+            for _ in range(self.jobs):
+                pool.submit(_ready)
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

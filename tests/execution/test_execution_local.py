@@ -11,12 +11,13 @@ import torch
 
 from bench.execution.base import MAIN
 from bench.execution.local import IN_FLIGHT_PER_WORKER, LocalExecutor
-from bench.execution.units import ReferenceUnit
+from bench.execution.units import MetricUnit
 from bench.execution.worker import METRIC_THREADS, compute_threads
 from bench.metrics.registry import metric_registry
 from bench.results.store import ResultsStore
 from bench.runner import RunConfig, RunSummary, run
 from bench_datasets.base import Clip
+from numerics import F64_EPS, max_error_ulps
 from testsignals import music_like
 
 METRICS = [m for m in ("mrstft", "mrmel", "cdpam", "visqol") if m in metric_registry()]
@@ -78,7 +79,7 @@ def test_values_do_not_depend_on_jobs_and_are_the_metric_called_directly(songs, 
     assert values0 == values2  # bit for bit
     assert values2 == _direct(tmp_path / "j2", values2)
 
-    # where the units ran: everything in-process with 0 jobs; references and metrics in workers otherwise,
+    # where the units ran: everything in-process with 0 jobs; metrics in workers otherwise, references and
     # synthesis (one model, loaded once) in the driver
     assert inproc.units == {"references": {MAIN: 2}, "synthesis": {MAIN: 4}, "metrics": {MAIN: 2 * len(metrics)}}
     assert two.units["synthesis"] == {MAIN: 4}
@@ -94,26 +95,43 @@ def test_all_four_metrics_with_0_1_and_2_jobs(songs, tmp_path):
     one, values1 = _run(songs, tmp_path / "j1", 1, METRICS)
     two, values2 = _run(songs, tmp_path / "j2", 2, METRICS)
     assert len(values0) == 2 * 2 * len(METRICS)
-    assert values0 == values1 == values2
-    assert values1 == _direct(tmp_path / "j1", values1)
+
+    def split(values):
+        torch_metrics = {k: v for k, v in values.items() if k[2] != "visqol"}
+        return torch_metrics, np.array([v for k, v in sorted(values.items()) if k[2] == "visqol"])
+
+    exact0, visqol0 = split(values0)
+    assert exact0 == split(values1)[0] == split(values2)[0]
+    # ViSQOL (float64 numpy/numba code) was measured to vary in its 14th digit between processes on the same
+    # input, whatever --jobs (README, "Running on every core"): compared to float64 rounding, not bit for bit
+    for other in (values1, values2):
+        assert max_error_ulps(split(other)[1], visqol0, eps=F64_EPS) <= 1000
+    direct = _direct(tmp_path / "j1", values1)
+    assert split(values1)[0] == split(direct)[0]
+    assert max_error_ulps(split(values1)[1], split(direct)[1], eps=F64_EPS) <= 1000
     assert one.units["metrics"] == {"worker-1": 2 * len(METRICS)}
 
 
-def _reference_units(folder, n):
+def _metric_units(folder, n):
+    """n MR-STFT units, one per clip (a reference and one render each, files in ``folder``)."""
+    units = []
     for i in range(n):
-        path = folder / f"c{i}.wav"
-        sf.write(path, music_like(1.0, 44100, seed=i), 44100)
-    return [ReferenceUnit(Clip(f"c{i}", "music", str(folder / f"c{i}.wav")), 44100, -24.0) for i in range(n)]
+        x = music_like(1.0, 44100, seed=i)
+        sf.write(folder / f"ref{i}.wav", x, 44100, subtype="FLOAT")
+        sf.write(folder / f"deg{i}.wav", 0.5 * x, 44100, subtype="FLOAT")
+        units.append(MetricUnit(f"c{i}", "music", "mrstft", "cpu", str(folder / f"ref{i}.wav"), 44100, ("v",),
+                                (str(folder / f"deg{i}.wav"),)))
+    return units
 
 
 def test_each_unit_once_from_a_lazily_read_iterable(tmp_path):
-    units = _reference_units(tmp_path, 7)
+    units = _metric_units(tmp_path, 7)
     pulled = []
     at_first_result = []
 
     def feed():
         for u in units:
-            pulled.append(u.clip.id)
+            pulled.append(u.clip_id)
             yield u
 
     got = []
@@ -121,23 +139,25 @@ def test_each_unit_once_from_a_lazily_read_iterable(tmp_path):
         for done in ex.run(feed()):
             at_first_result.append(len(pulled))
             got.append(done)
-    assert sorted(d.unit.clip.id for d in got) == [u.clip.id for u in units]
-    assert all(d.error is None and d.result.audio is not None for d in got)
+    assert sorted(d.unit.clip_id for d in got) == [u.clip_id for u in units]
+    assert all(d.error is None and isinstance(d.result.values[0], float) for d in got)
     assert at_first_result[0] <= IN_FLIGHT_PER_WORKER * 2  # bounded in flight, not the whole stage at once
     assert {d.where for d in got} <= {"worker-1", "worker-2"}
-    # the worker's result is the reference prepared here
-    from bench.references import prepare_reference
-
-    first = next(d for d in got if d.unit.clip.id == "c0")
-    assert np.array_equal(first.result.audio, prepare_reference(units[0].clip, 44100, -24.0)[0])
+    # a worker's value is the metric's, called here on the same files with the same thread count
+    metric = metric_registry().get("mrstft").factory(device="cpu")
+    with compute_threads(METRIC_THREADS):
+        for d in got:
+            ref = sf.read(d.unit.reference, dtype="float32")[0]
+            assert d.result.values == [metric(ref, 0.5 * ref, 44100, "music")]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
 def test_a_lost_worker_fails_its_units_and_the_driver_goes_on(tmp_path):
     """A worker killed mid-unit (SIGKILL): the unit comes back with an error instead of a result, nothing hangs."""
+    (unit,) = _metric_units(tmp_path, 1)
     fifo = tmp_path / "blocks.wav"
     os.mkfifo(fifo)  # opening it for reading blocks until someone writes: the worker is busy until killed
-    units = [ReferenceUnit(Clip("stuck", "music", str(fifo)), 44100, -24.0)]
+    units = [MetricUnit("stuck", "music", "mrstft", "cpu", str(fifo), 44100, ("v",), unit.degraded)]
     ex = LocalExecutor(1)
     with ex:
         it = ex.run(units)
