@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from numerics import F64_EPS
+from numerics import F64_EPS, max_error_ulps
 
 from bench.errors import BenchError, MissingExtraError
 from bench.results.store import ResultsStore
@@ -92,12 +92,12 @@ def test_two_nodes_store_the_values_of_the_local_executor(ray_cluster, node0_mod
     assert a[1] == b[1] and len(a[1]) == 2 * len(vocoders)  # renders, DisCoder's in a 1-thread actor included
     assert len(a[2]) == expected and a[2].keys() == b[2].keys()
     differ = {k: (a[2][k], b[2][k]) for k in a[2] if a[2][k] != b[2][k]}
-    # Every value is bit-identical, except that ViSQOL was seen (2 of about 8 runs, benchmarks/executor_scaling.py
-    # included) to differ in the last bit of one value (relative 1.3e-15), between runs of the same inputs in two
-    # processes; the cause is not found (thread counts and flush-to-zero ruled out). That one metric is held to a
-    # few float64 ulps; the README says so.
-    loose = {k: v for k, v in differ.items() if k[2] == "visqol" and abs(v[0] - v[1]) <= 4 * F64_EPS * abs(v[0])}
-    assert differ.keys() == loose.keys(), f"values differ between the executors: {differ}"
+    # Every value is bit-identical except ViSQOL's: its float64 numpy/numba code was measured to vary in the 14th
+    # digit between processes on the same input, with either executor (README, "Running on every core" and "Running
+    # on a Ray cluster"), so it is held to float64 rounding, as in the local executor's test.
+    assert all(k[2] == "visqol" for k in differ), f"values differ between the executors: {differ}"
+    visqol = sorted(k for k in a[2] if k[2] == "visqol")
+    assert max_error_ulps([b[2][k] for k in visqol], [a[2][k] for k in visqol], eps=F64_EPS) <= 1000
     # Ray placed work on both nodes, and every unit came back once
     assert on_ray.executor.startswith("ray, 2 nodes, 2 CPUs")
     where = on_ray.units
