@@ -188,6 +188,18 @@ def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options of ``--executor`` (bench.execution.make_executor): the Ray cluster's address, the audio URL."""
+    if "://" in args.out:
+        raise BenchError(f"--out {args.out}: the run folder holds the SQLite results store and must be a local "
+                         "path; to put the audio on a URL the nodes can read, add --executor ray --audio-url URL")
+    given = {"address": args.ray_address, "audio_url": args.audio_url}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and args.executor != "ray":
+        raise BenchError("--ray-address and --audio-url are options of --executor ray")
+    return given
+
+
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.results.store import ResultsStore
@@ -200,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         vocoders=vocoders, metrics=metrics, limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
         batch_size=args.batch_size, jobs=args.jobs, executor=args.executor, loudness_lufs=args.loudness,
-        weights=weights,
+        weights=weights, executor_options=_executor_options(args),
         models_dir=args.models_dir, vocoder_params=params, progress=not args.quiet,
         renders=_key_values(args.renders, "--renders"))
     summary = run(cfg)
@@ -558,6 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "core; 0: everything in this process). Values do not depend on it")
     r.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="where units run: this machine's cores, or a Ray cluster (pip install 'vocoder-bench[ray]')")
+    r.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="--executor ray: the cluster's head (default: $RAY_ADDRESS, else a Ray started for this run "
+                        "on this machine with --jobs CPUs)")
+    r.add_argument("--audio-url", metavar="URL",
+                   help="--executor ray, nodes without the driver's files: an fsspec URL every node can read "
+                        "(s3://..., gs://..., file:///shared/...); the audio units read is copied there. The store "
+                        "stays in --out")
     r.add_argument("--loudness", type=_loudness, default="-24",
                    help="BS.1770 target in LUFS for references, or 'none'")
     r.add_argument("--weights", action="append", metavar="NAME=PATH",

@@ -209,6 +209,7 @@ def run(cfg: RunConfig) -> RunSummary:
         record["dataset_description"] = dataset.describe()
         store.set_meta("config", record)
         store.set_meta("environment", environment(device))
+        store.set_meta("executor", {"name": cfg.executor, **cfg.executor_options})  # e.g. where the audio is shared
         # the clips of this command, in dataset order: tables cover exactly these (older clips stay stored)
         store.set_meta("selection", [c.id for c in clips])
 
@@ -217,6 +218,8 @@ def run(cfg: RunConfig) -> RunSummary:
         timings: dict[str, float] = {}
         units: dict[str, Counter[str]] = {"references": Counter(), "synthesis": Counter(), "metrics": Counter()}
         with executor:
+            # before any unit runs: every worker that may load a vocoder finds its weights (a cluster's nodes)
+            executor.check_vocoders([(n, options[e.name]) for e, n in zip(entries, requested_names)])
             t0 = time.perf_counter()
             refs, failed = _references(store, dataset, clips, cfg, executor, units["references"])
             timings["load"] = time.perf_counter() - t0

@@ -13,6 +13,10 @@ Modes (``--modes``, comma-separated; default ``local-1,local-N``):
 - ``local-1``: the local executor with one worker process (``--jobs 1``);
 - ``local-N``: the local executor with one worker process per core (``--jobs N``, N = ``--jobs`` or the cores);
 - ``local-0``: everything in the driver process (``--jobs 0``);
+- ``ray-1``: the Ray executor on a one-node Ray cluster with N CPUs, ``ray-2``: on a two-node cluster with N/2 CPUs
+  each (at least 1), both on this machine on loopback, started before the mode's command and stopped after it
+  by PID (bench.execution.ray_cluster; the start is not part of the mode's wall time, it is printed apart). Their
+  CPU seconds count the driver only: the Ray workers are the nodes' children, not the command's;
 - ``baseline``: `bench run` of another source tree (``--baseline-src DIR``, e.g. the previous release unpacked
   with ``git archive``), with its own defaults: the "before" of a change. Its values are compared, not required
   to be identical (see the README: MR-STFT/MR-MEL moved by one float32 ulp when the thread count was fixed).
@@ -52,6 +56,7 @@ class Mode:
     args: tuple[str, ...] = ()  # extra `bench run` arguments, e.g. ("--jobs", "2")
     env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. PYTHONPATH of another tree
     compare_only: bool = False  # values are compared with the first mode's but need not be identical
+    cluster: tuple[int, ...] = ()  # a Ray cluster on loopback for this mode: CPUs of each node (head first)
 
 
 @dataclass
@@ -77,6 +82,8 @@ def modes(names: list[str], jobs: int, baseline_src: str | None) -> list[Mode]:
         "local-0": Mode("local-0", ("--executor", "local", "--jobs", "0")),
         "local-1": Mode("local-1", ("--executor", "local", "--jobs", "1")),
         "local-N": Mode(f"local-{jobs}", ("--executor", "local", "--jobs", str(jobs))),
+        "ray-1": Mode("ray-1", ("--executor", "ray"), cluster=(jobs,)),
+        "ray-2": Mode("ray-2", ("--executor", "ray"), cluster=(max(jobs // 2, 1),) * 2),
     }
     if baseline_src:
         src = str(Path(baseline_src).resolve())
@@ -99,6 +106,17 @@ def stored_values(run_dir: Path) -> dict[tuple[str, str, str], float]:
 
 
 def run_mode(mode: Mode, base_args: list[str], out: Path, rnd: int) -> Outcome:
+    if mode.cluster:  # the command joins a Ray cluster started for it (and stopped after it, by PID)
+        from bench.execution.ray_cluster import ENV, LoopbackCluster, NodeSpec
+
+        start = time.perf_counter()
+        with LoopbackCluster([NodeSpec(num_cpus=c) for c in mode.cluster]) as cluster:
+            print(f"[round {rnd}] {mode.name}: Ray cluster of {len(mode.cluster)} node(s), "
+                  f"{'+'.join(map(str, mode.cluster))} CPUs, at {cluster.address}, started in "
+                  f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+            joined = Mode(mode.name, (*mode.args, "--ray-address", cluster.address), {**mode.env, **ENV},
+                          mode.compare_only)
+            return run_mode(joined, base_args, out, rnd)
     # the data folder of the invoking directory (bench's default, ./data) for every mode, whatever its cwd
     env = {"BENCH_DATA_DIR": str(Path("data").resolve()), **os.environ, **mode.env}
     cmd = [sys.executable, "-m", "bench.cli", "run", *base_args, *mode.args, "--out", str(out), "--quiet"]

@@ -22,10 +22,11 @@ Contract of :meth:`Executor.run`:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bench.execution.units import Result, Unit
+from bench.vocoders.base import LoadOptions
 
 #: ``Done.where`` of a unit that ran in the driver process itself.
 MAIN = "main"
@@ -69,6 +70,11 @@ class Executor(ABC):
     @abstractmethod
     def close(self, cancel: bool) -> None:
         """Stop the workers; ``cancel``: do not wait for units in flight (interrupted or failed run)."""
+
+    def check_vocoders(self, vocoders: Sequence[tuple[str, LoadOptions]]) -> None:
+        """Before any unit runs: raise BenchError (one line) when a vocoder, given as (name as requested, load
+        options), cannot be loaded where its units would run. Local workers share the driver's files: nothing to
+        check; the Ray executor checks each node's weight files."""
 
     def release(self) -> None:
         """A synthesis stage is over: workers may free the vocoder model they hold (the next stage loads another)."""
