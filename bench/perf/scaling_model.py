@@ -26,6 +26,7 @@ import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -164,6 +165,42 @@ def predict(study: Study, costs: UnitCosts, cluster: Cluster) -> Prediction:
               "metric_units": study.clips * n_met, "values": study.clips * n_voc * n_met}
     return Prediction(pipelined_s=max(busy.values()), staged_s=staged, busy_s=busy, work_s=work, bound=bound,
                       units=counts)
+
+
+def costs_from_run(run_dir: str | Path, *, gpu_metrics: frozenset[str] = frozenset({"cdpam"}),
+                   io_s_per_audio_s: float = 0.0, store_s_per_value: float = 0.0) -> UnitCosts:
+    """Per-unit costs from a finished run's store: each render's and each value's recorded compute seconds over
+    the audio seconds it covers (render length at the evaluation rate).
+
+    Synthesis and metric seconds are what the run measured on its device and with its threads (see the run's
+    environment, named in ``source``); audio I/O and the store's write time are not recorded per item, so they
+    are passed in (``benchmarks/gpu_check.py`` measures them).
+    """
+    from bench.results.store import ResultsStore
+
+    with ResultsStore.open_readonly(run_dir) as store:
+        renders, scores = store.renders(), store.scores()
+        env = store.get_meta("environment") or {}
+    audio = {(r["vocoder"], r["clip_id"]): r["n_samples"] / r["sample_rate"] for r in renders}
+    synth: dict[str, list[float]] = {}
+    for r in renders:
+        if r["seconds"] is not None:
+            t = synth.setdefault(r["vocoder"], [0.0, 0.0])
+            t[0] += r["seconds"]
+            t[1] += audio[(r["vocoder"], r["clip_id"])]
+    metric: dict[str, list[float]] = {}
+    for s in scores:
+        key = (s["vocoder"], s["clip_id"])
+        if s["seconds"] is not None and key in audio:
+            t = metric.setdefault(s["metric"], [0.0, 0.0])
+            t[0] += s["seconds"]
+            t[1] += audio[key]
+    return UnitCosts(synthesis_s_per_audio_s={k: sec / a for k, (sec, a) in synth.items() if a > 0},
+                     metric_s_per_audio_s={k: sec / a for k, (sec, a) in metric.items() if a > 0},
+                     gpu_metrics=gpu_metrics, io_s_per_audio_s=io_s_per_audio_s,
+                     store_s_per_value=store_s_per_value,
+                     source=f"run {run_dir} on {env.get('device_name', '?')} ({env.get('device', '?')}, "
+                            f"{env.get('torch_threads', '?')} torch threads)")
 
 
 #: The issue's two sizes: the paper's table and a serious study.

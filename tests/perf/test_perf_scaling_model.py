@@ -77,3 +77,26 @@ def test_scenarios_cover_both_sizes_and_gpu_counts():
             assert b["pipelined_s"] <= a["pipelined_s"]
     text = format_table(rows, "constructed")
     assert "costs: constructed" in text and "3.5 h" in text  # 12500 s
+
+
+def test_costs_from_run_divides_recorded_seconds_by_audio_seconds(tmp_path):
+    from bench.perf.scaling_model import costs_from_run
+    from bench.results.store import ResultsStore
+
+    with ResultsStore.create(tmp_path) as store:
+        store.set_meta("environment", {"device": "cpu", "device_name": "test cpu", "torch_threads": 1})
+        for i, n in enumerate((44100, 88200)):  # 1 s and 2 s clips
+            store.put_clip(f"c{i}", dataset="folder", domain="music", path=f"c{i}.wav", offset=0.0,
+                           duration=n / 44100, sha256=f"h{i}")
+            for v, per_s in (("a", 0.5), ("b", 2.0)):
+                store.put_render(v, f"c{i}", sample_rate=44100, n_samples=n, sha256="x", native_sample_rate=44100,
+                                 length_diff=0, rtf=None, seconds=per_s * n / 44100, device="cpu", precision=None,
+                                 batch_size=1, config_hash="k")
+                store.put_score(v, f"c{i}", "visqol", 4.0, {"metric": "visqol"}, seconds=0.25 * n / 44100)
+        store.put_render("c", "c0", sample_rate=44100, n_samples=44100, sha256="x", native_sample_rate=44100,
+                         length_diff=0, rtf=None, seconds=None, device="cpu", precision=None, batch_size=1,
+                         config_hash="k")  # no time recorded (a pre-rendered folder): not counted
+    costs = costs_from_run(tmp_path, store_s_per_value=0.001)
+    assert costs.synthesis_s_per_audio_s == pytest.approx({"a": 0.5, "b": 2.0})
+    assert costs.metric_s_per_audio_s == pytest.approx({"visqol": 0.25})
+    assert costs.store_s_per_value == 0.001 and "test cpu" in costs.source
