@@ -50,7 +50,7 @@ from bench.cuda_numerics import float32_settings, use_exact_fp32
 from bench.environment import device_name
 from bench.metrics.registry import metric_registry
 from bench.perf.cdpam_speed import degradations, music_like
-from bench.perf.scaling_model import Cluster, Study, UnitCosts, format_table, predict, scenarios
+from bench.perf.scaling_model import Cluster, Study, UnitCosts, costs_from_run, format_table, predict, scenarios
 from bench.results.store import ResultsStore
 from bench.vocoders.base import LoadOptions, Vocoder
 from bench.vocoders.bigvgan import VARIANTS
@@ -175,11 +175,12 @@ def _line(err: str | BaseException) -> str:
 
 # -- sections --------------------------------------------------------------------------------------------------
 
-def correctness(device: str, tiny: bool, seconds: float) -> dict[str, Any]:
+def correctness(device: str, tiny: bool, seconds: float, vocoders: tuple[str, ...] = CHECKED) -> dict[str, Any]:
     """Device vs CPU float32 (and bf16/fp16 vs CPU float32) for every vocoder and for CDPAM."""
     compared = f"{device} vs cpu" if device != "cpu" else "cpu vs cpu (determinism only: no GPU here)"
     rows = []
-    for name in CHECKED:
+    for name in vocoders:
+        print(f"  correctness: {name}", file=sys.stderr, flush=True)
         entry = vocoder_registry().get(name)
         row: dict[str, Any] = {"vocoder": name, "compared": compared if entry.gpu_capable else "cpu vs cpu (runs "
                                "on the CPU on every machine)"}
@@ -224,11 +225,13 @@ def _cdpam_correctness(device: str, seconds: float) -> dict[str, Any]:
             "passed": e["finite"] and e["ulps"] <= FP32_TOL_ULPS}
 
 
-def throughput(device: str, tiny: bool, seconds: float, batch: int, repeats: int) -> dict[str, Any]:
+def throughput(device: str, tiny: bool, seconds: float, batch: int, repeats: int,
+               vocoders: tuple[str, ...] = CHECKED) -> dict[str, Any]:
     """Plain fp32 single-item loop vs batched fp32 vs batched bf16 synthesis, side by side, with FLOPs."""
     peak, peak_source = peak_bf16(device_name(device)) if device.startswith("cuda") else (None, "peak unknown")
     rows = []
-    for name in CHECKED:
+    for name in vocoders:
+        print(f"  throughput: {name}", file=sys.stderr, flush=True)
         if name == "reference":
             continue  # a copy, nothing to measure
         entry = vocoder_registry().get(name)
@@ -415,6 +418,7 @@ def paper_run(device: str, tiny: bool, clips: int, seconds: float, out: Path) ->
         result["failures"] = [f"{f['stage']} {f['vocoder'] or ''} {f['metric'] or ''} {f['clip_id'] or ''}: {f['error']}" for f in store.failures()]
         result["stages_s"] = store.get_meta("last_timings", {})
         result["environment_float32"] = (store.get_meta("environment") or {}).get("float32")
+    result["run_dir"] = str(run_dir)
     return result
 
 
@@ -450,10 +454,14 @@ def model(report: dict[str, Any], device: str, tiny: bool, cores_per_gpu: int) -
         same = predict(Study(clips=run["clips"], clip_seconds=run["clip_seconds"], vocoders=PAPER_VOCODERS,
                              metrics=PAPER_METRICS, batch_size=batch),
                        costs_, Cluster(gpus=1, cpu_cores_per_gpu=os.cpu_count() or 1))
+        recorded = costs_from_run(run["run_dir"])
         out["paper_run_check"] = {"measured_wall_s": run["wall_s"], "predicted_pipelined_s": same.pipelined_s,
                                   "predicted_staged_s": same.staged_s,
                                   "note": "the measured wall time also loads models and prepares references, "
-                                          "which the model leaves out"}
+                                          "which the model leaves out",
+                                  # the same costs as the run itself recorded them per render and per value
+                                  "run_recorded_costs": {"synthesis_s_per_audio_s": recorded.synthesis_s_per_audio_s,
+                                                         "metric_s_per_audio_s": recorded.metric_s_per_audio_s}}
     return out
 
 
@@ -525,6 +533,10 @@ def print_report(r: dict[str, Any]) -> None:
             k = mo["paper_run_check"]
             print(f"\nThis machine's paper run: measured {k['measured_wall_s']:.1f} s, model "
                   f"{k['predicted_pipelined_s']:.1f} s pipelined / {k['predicted_staged_s']:.1f} s staged ({k['note']})")
+            rc, mc = k["run_recorded_costs"], mo["costs"]
+            print("Seconds per audio second, measured here / recorded by that run: " + ", ".join(
+                f"{n} {mc[kind][n]:.3g} / {rc[kind].get(n, float('nan')):.3g}"
+                for kind in ("synthesis_s_per_audio_s", "metric_s_per_audio_s") for n in mc[kind]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="tiny models, short clips, 2-clip paper run (CI, CPU)")
     p.add_argument("--out", type=Path, default=Path("gpu_check_out"), help="folder for gpu_check.json and the run")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    p.add_argument("--vocoders", default=",".join(CHECKED),
+                   help="vocoders of the correctness and throughput checks (the model needs the paper's four)")
     p.add_argument("--seconds", type=float, help="clip length of the correctness/throughput checks")
     p.add_argument("--batch", type=int, help="clips per batch in the throughput check")
     p.add_argument("--metric-seconds", type=float, help="clip length of the metric throughput check")
@@ -548,6 +562,10 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_check: --device cuda but torch sees no CUDA device", file=sys.stderr)
         return 2
     cuda = a.device.startswith("cuda")
+    vocoders = tuple(v.strip() for v in a.vocoders.split(",") if v.strip())
+    bad = sorted(set(vocoders) - set(CHECKED))
+    if bad:
+        p.error(f"--vocoders: not checked here: {', '.join(bad)} (choose from {', '.join(CHECKED)})")
     use_exact_fp32(a.device)
     seconds = a.seconds or (0.25 if a.tiny else 2.0 if cuda else 1.0)
     batch = a.batch or (2 if a.tiny else 8 if cuda else 2)
@@ -561,8 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     }}
     ms = a.metric_seconds or (1.0 if a.tiny else 10.0)
     steps: dict[str, Callable[[], dict[str, Any]]] = {
-        "correctness": lambda: correctness(a.device, a.tiny, seconds),
-        "throughput": lambda: throughput(a.device, a.tiny, seconds, batch, repeats),
+        "correctness": lambda: correctness(a.device, a.tiny, seconds, vocoders),
+        "throughput": lambda: throughput(a.device, a.tiny, seconds, batch, repeats, vocoders),
         "metrics": lambda: metrics_speed(a.device, ms, refs=1 if a.tiny else 8 if cuda else 2, k=2 if a.tiny else 4),
         "costs": lambda: costs(1.0 if a.tiny else 10.0),
         "paper_run": lambda: paper_run(a.device, a.tiny, a.paper_clips or (2 if a.tiny else 50),
