@@ -596,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         report[name] = steps[name]()
         report["meta"]["section_s"][name] = time.perf_counter() - t
         report["meta"]["section_cpu_s"][name] = time.process_time() - cpu  # this process only (not bench run's)
+        # written after each section, so that a run stopped part-way keeps what it measured
+        (a.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
         print(f"[{name}: {report['meta']['section_s'][name]:.1f} s]", file=sys.stderr, flush=True)
     report["meta"]["wall_s"] = time.perf_counter() - t0
     (a.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
