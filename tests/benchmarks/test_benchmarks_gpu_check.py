@@ -50,6 +50,8 @@ def test_tiny_cpu_run_end_to_end(tmp_path):
     assert {v["vocoder"] for v in c["vocoders"]} >= {"discoder", "bigvgan-v2-44k-256x", "vocos-mel-24k", "hifigan",
                                                      "dac", "griffinlim", "anchor35", "reference"}
     assert all(v["fp32"]["passed"] for v in c["vocoders"]) and c["cdpam"]["passed"]
+    dac = next(v for v in c["vocoders"] if v["vocoder"] == "dac")
+    assert dac["fp32"]["path"] == "synthesis from the CPU's codes" and dac["fp32"]["codes_agree"] == 1.0
     for v in c["vocoders"]:
         if v["vocoder"] in ("discoder", "hifigan", "vocos-mel-24k"):
             # bf16 runs on this CPU and differs from float32 by rounding, not by a broken model
