@@ -430,7 +430,8 @@ def paper_run(device: str, tiny: bool, clips: int, seconds: float, out: Path) ->
     with ResultsStore.open(run_dir) as store:
         result["values"] = len(store.scores())
         result["expected_values"] = clips * len(PAPER_VOCODERS) * len(PAPER_METRICS)
-        result["failures"] = [f"{f['stage']} {f['vocoder'] or ''} {f['metric'] or ''} {f['clip_id'] or ''}: {f['error']}" for f in store.failures()]
+        result["failures"] = [f"{f['stage']} {f['vocoder'] or ''} {f['metric'] or ''} {f['clip_id'] or ''}: "
+                              f"{f['error']}" for f in store.failures()]
         result["stages_s"] = store.get_meta("last_timings", {})
         result["environment_float32"] = (store.get_meta("environment") or {}).get("float32")
     result["run_dir"] = str(run_dir)
@@ -552,7 +553,8 @@ def print_report(r: dict[str, Any]) -> None:
         if "paper_run_check" in mo:
             k = mo["paper_run_check"]
             print(f"\nThis machine's paper run: measured {k['measured_wall_s']:.1f} s, model "
-                  f"{k['predicted_pipelined_s']:.1f} s pipelined / {k['predicted_staged_s']:.1f} s staged ({k['note']})")
+                  f"{k['predicted_pipelined_s']:.1f} s pipelined / {k['predicted_staged_s']:.1f} s staged "
+                  f"({k['note']})")
             rc, mc = k["run_recorded_costs"], mo["costs"]
             print("Seconds per audio second, measured here / recorded by that run: " + ", ".join(
                 f"{n} {mc[kind][n]:.3g} / {rc[kind].get(n, float('nan')):.3g}"
