@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from bench.cuda_numerics import float32_settings, use_exact_fp32
+
 PACKAGES = ("vocoder-bench", "torch", "numpy", "scipy", "soundfile", "soxr", "pyloudnorm", "librosa", "auraloss",
             "cdpam", "visqol-python", "ai-edge-litert", "numba", "huggingface_hub", "bigvgan")
 
@@ -80,6 +82,9 @@ def resolve_device(device: str) -> str:
 
 
 def environment(device: str) -> dict[str, Any]:
+    """What a run on ``device`` computes with. On CUDA it first turns TF32 off (:func:`use_exact_fp32`, as
+    loading any vocoder or metric there does), so the float32 settings recorded are those the run uses."""
+    use_exact_fp32(device)
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -87,6 +92,7 @@ def environment(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "device_name": device_name(device),
+        "float32": float32_settings(),
         "packages": package_versions(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.audio.resample import RESAMPLER, resample
+from bench.cuda_numerics import use_exact_fp32
 
 Direction = Literal["lower", "higher"]
 
@@ -29,6 +30,7 @@ class Metric(ABC):
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
+        use_exact_fp32(device)  # float32 on a GPU must match the CPU: TF32 off (bench.cuda_numerics)
 
     @abstractmethod
     def sample_rate(self, domain: str) -> int:

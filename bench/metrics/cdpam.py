@@ -233,7 +233,8 @@ class CDPAM(Metric):
         by_len: dict[int, list[int]] = {}
         for i, x in enumerate(xs):
             by_len.setdefault(x.size, []).append(i)
-        with torch.inference_mode(), _exact_fp32(net.device):
+        # On CUDA, TF32 is off for the whole process (Metric.__init__ -> bench.cuda_numerics.use_exact_fp32).
+        with torch.inference_mode():
             for n, idx in by_len.items():
                 # CPU convolutions are compute-bound: batching there only multiplies activation memory.
                 per_pass = max(1, _MAX_BATCH_SAMPLES // n) if net.device.type == "cuda" else 1
@@ -243,20 +244,6 @@ class CDPAM(Metric):
                     for i, e in zip(chunk, embed(net, batch)):
                         out[i] = e
         return out  # type: ignore[return-value]
-
-
-def _exact_fp32(device: torch.device) -> Any:
-    """Scoped: no TF32 convolutions on CUDA, so GPU values match the float32 CPU values."""
-    import contextlib
-
-    import torch
-
-    if device.type == "cuda":
-        cudnn = torch.backends.cudnn
-        return cudnn.flags(
-            enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
-        )
-    return contextlib.nullcontext()
 
 
 ENTRY = MetricEntry(

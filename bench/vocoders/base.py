@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import torch
 
+from bench.cuda_numerics import use_exact_fp32
 from bench.mel import MelConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -38,6 +39,7 @@ class Vocoder(ABC):
     def __init__(self, options: LoadOptions) -> None:
         self.options = options
         self.device = torch.device(options.device)
+        use_exact_fp32(self.device)  # float32 on a GPU must match the CPU: TF32 off (bench.cuda_numerics)
 
     @abstractmethod
     def analyse(self, audio: torch.Tensor) -> torch.Tensor:
