@@ -1,0 +1,41 @@
+"""Periodicity RMSE (CARGAN, Morrison et al., ICLR 2022): lower is better, 0 for identical signals; speech only.
+
+The root-mean-square difference between the CREPE periodicity of the reference and of the output, over all
+frames of a clip (voiced or not), with CARGAN's analysis settings (:mod:`bench.metrics.crepe`: 16 kHz, hop 185
+samples, CREPE full, 50-550 Hz, Viterbi, -60 dB silence threshold). Speech only: see
+:data:`bench.metrics.crepe.SPEECH_ONLY`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.metrics.base import MetricEntry
+from bench.metrics.crepe import DOMAINS, SPEECH_ONLY, Analysis, CrepeMetric
+
+
+class Periodicity(CrepeMetric):
+    """sqrt(mean_frames (p_ref - p_deg)^2) of CREPE periodicity (0..1)."""
+
+    name = "periodicity"
+    direction = "lower"
+    definition = "sqrt(mean over all frames of (periodicity_ref - periodicity_deg)^2)"
+
+    def compare(self, ref: Analysis, deg: Analysis) -> float:
+        return float(np.sqrt(np.mean((ref.periodicity - deg.periodicity) ** 2)))
+
+
+ENTRY = MetricEntry(
+    name="periodicity",
+    factory=Periodicity,
+    direction="lower",
+    description="CARGAN periodicity RMSE (CREPE full, 16 kHz, hop 185); speech only: " + SPEECH_ONLY,
+    perfect=0.0,
+    gpu_capable=True,
+    requires=("torchcrepe",),
+    extra="speech",
+    cost="CREPE full on CPU, ~2-4 s per audio second per signal (reference once per clip); fast on GPU",
+    source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
+           "cargan/preprocess/pitch.py (from_audio)",
+    domains=DOMAINS,
+)
