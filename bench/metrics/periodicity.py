@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.metrics.base import MetricEntry
-from bench.metrics.crepe import DOMAINS, SPEECH_ONLY, Analysis, CrepeMetric
+from bench.metrics.crepe import DOMAINS, INSTALL, Analysis, CrepeMetric
 
 
 class Periodicity(CrepeMetric):
@@ -29,12 +29,13 @@ ENTRY = MetricEntry(
     name="periodicity",
     factory=Periodicity,
     direction="lower",
-    description="CARGAN periodicity RMSE (CREPE full, 16 kHz, hop 185); speech only: " + SPEECH_ONLY,
+    description="CARGAN periodicity RMSE (CREPE full, 16 kHz, hop 185); speech only",
     perfect=0.0,
     gpu_capable=True,
     requires=("torchcrepe",),
     extra="speech",
-    cost="CREPE full on CPU, ~2-4 s per audio second per signal (reference once per clip); fast on GPU",
+    install=INSTALL,
+    cost="CREPE full: ~5 s per audio second per signal on 2 busy CPU cores (reference once per clip); GPU-capable",
     source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
            "cargan/preprocess/pitch.py (from_audio)",
     domains=DOMAINS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bench.errors import AudioError
 from bench.metrics.base import MetricEntry
-from bench.metrics.crepe import DOMAINS, SPEECH_ONLY, Analysis, CrepeMetric
+from bench.metrics.crepe import DOMAINS, INSTALL, Analysis, CrepeMetric
 
 
 class VuvF1(CrepeMetric):
@@ -35,12 +35,13 @@ ENTRY = MetricEntry(
     name="vuv_f1",
     factory=VuvF1,
     direction="higher",
-    description="CARGAN voiced/unvoiced F1 (CREPE full + hysteresis, 16 kHz, hop 185); speech only: " + SPEECH_ONLY,
+    description="CARGAN voiced/unvoiced F1 (CREPE full + hysteresis, 16 kHz, hop 185); speech only",
     perfect=1.0,
     gpu_capable=True,
     requires=("torchcrepe",),
     extra="speech",
-    cost="CREPE full on CPU, ~2-4 s per audio second per signal (reference once per clip); fast on GPU",
+    install=INSTALL,
+    cost="CREPE full: ~5 s per audio second per signal on 2 busy CPU cores (reference once per clip); GPU-capable",
     source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
            "cargan/preprocess/pitch.py (from_audio)",
     domains=DOMAINS,
