@@ -144,8 +144,13 @@ def test_end_to_end_perfect_variant_and_inputs_untouched(net, name, perfect) -> 
     m._net = net  # the module's network, not a second copy
     x = speech_like(0.6, 44100, seed=7)  # resampled to 16 kHz by the metric
     x0 = x.copy()
-    assert m(x, x.copy(), 44100, "speech") == perfect
+    assert m(x, x.copy(), 44100, "speech") == perfect  # the identical input reuses the reference's analysis
+    y = noisy(x, 0.0)
+    y0 = y.copy()
+    value = m(x, y, 44100, "speech")  # a different input is analysed (0 dB SNR: voicing and periodicity change)
+    assert value != perfect and 0.0 <= value <= 1.0
     np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
     v = m.variant("speech")
     assert (v["sample_rate"], v["model"], v["hop_samples"], v["fmin_hz"], v["fmax_hz"]) == (16000, "full", 185,
                                                                                           50.0, 550.0)
