@@ -197,7 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=Path(args.out), dataset=args.dataset, dataset_options=_dataset_options(args),
         vocoders=vocoders, metrics=metrics, limit=args.limit,
         domain=args.domain if args.dataset != "folder" else None, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, jobs=args.jobs, loudness_lufs=args.loudness, weights=weights,
+        batch_size=args.batch_size, jobs=args.jobs, executor=args.executor, loudness_lufs=args.loudness,
+        weights=weights,
         models_dir=args.models_dir, vocoder_params=params, progress=not args.quiet,
         renders=_key_values(args.renders, "--renders"))
     summary = run(cfg)
@@ -211,6 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     s = summary.scores
     print(f"run {cfg.out}: {summary.clips_ok} clips, {s.computed} values computed, {s.skipped} already stored, "
           f"{s.failed} failed", file=sys.stderr)
+    for line in summary.placement_lines():  # how many units ran where (bench.execution)
+        print(f"{summary.executor}: {line}", file=sys.stderr)
     with ResultsStore.open(cfg.out) as store:
         for f in store.failures():
             if f["stage"] == "metric":
@@ -481,8 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=_int_at_least(1), default=None,
                    help="clips of similar length synthesised together (default 8 on GPU, 1 on CPU)")
     r.add_argument("--jobs", type=_int_at_least(0), default=None,
-                   help="worker processes for single-threaded metrics (ViSQOL) beside the torch metrics "
-                        "(default: 1 on machines with >= 2 cores, else 0)")
+                   help="local worker processes for references and CPU metrics, one thread each (default: one per "
+                        "core; 0: everything in this process). Values do not depend on it")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where units run: this machine's cores, or a Ray cluster (pip install 'vocoder-bench[ray]')")
     r.add_argument("--loudness", type=_loudness, default="-24",
                    help="BS.1770 target in LUFS for references, or 'none'")
     r.add_argument("--weights", action="append", metavar="NAME=PATH",

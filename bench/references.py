@@ -16,6 +16,7 @@ Checks run in the order in which the problems arise, each on the signal where it
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,23 @@ def load_or_prepare(store: ResultsStore, clip: Clip, dataset: str, sr: int,
     reference differs from the stored one (in any sample), every render, value and failure of the clip is
     dropped (:meth:`ResultsStore.reset_clip`) so that nothing computed from the old reference is reused. A
     source that changed only in its bytes (tags, a lossless re-encode) gives the same reference and keeps them.
+
+    The run does the same in three steps (:func:`stored_reference`, :func:`prepare_reference` anywhere,
+    :func:`store_reference` / :func:`forget_reference` in the process that writes the store).
     """
+    ref = stored_reference(store, clip, sr)
+    if ref is not None:
+        return ref
+    try:
+        x, warnings = prepare_reference(clip, sr, loudness_lufs)
+    except Exception:  # whatever the reason, values computed from the old reference must not outlive it
+        forget_reference(store, clip)
+        raise
+    return store_reference(store, clip, dataset, sr, x, warnings)
+
+
+def stored_reference(store: ResultsStore, clip: Clip, sr: int) -> Reference | None:
+    """The stored reference of ``clip`` when it is still valid (see :func:`load_or_prepare`), else None."""
     path = store.audio_path("reference", clip.id)
     row = store.clip(clip.id)
     source = clip.sha256 or source_sha256(clip.path)
@@ -104,18 +121,26 @@ def load_or_prepare(store: ResultsStore, clip: Clip, dataset: str, sr: int,
         x, file_sr = sf.read(str(path), dtype="float32")
         if file_sr == sr and sha256_samples(x) == row["sha256"]:
             return Reference(clip, x, sr, tuple(row["meta"].get("warnings", ())))
-    try:
-        x, warnings = prepare_reference(clip, sr, loudness_lufs)
-    except Exception:  # whatever the reason, values computed from the old reference must not outlive it
-        if row:
-            store.reset_clip(clip.id)
-        raise
+    return None
+
+
+def forget_reference(store: ResultsStore, clip: Clip) -> None:
+    """The clip's reference could not be prepared again: drop whatever was computed from the old one."""
+    if store.clip(clip.id):
+        store.reset_clip(clip.id)
+
+
+def store_reference(store: ResultsStore, clip: Clip, dataset: str, sr: int, x: np.ndarray,
+                    warnings: Sequence[str]) -> Reference:
+    """Store a freshly prepared reference ``x`` [T] at ``sr`` Hz (file and clip row) and return it; a stored
+    reference that differs in any sample takes its renders and values with it."""
+    row = store.clip(clip.id)
     digest = sha256_samples(x)
     if row and row["sha256"] != digest:
         store.reset_clip(clip.id)
-    save_audio(path, x, sr)
-    meta = {**clip.meta, "source_sha256": source, "rms_dbfs": round(rms_dbfs(x), 2),
-            "peak": float(np.max(np.abs(x))), "warnings": warnings}
+    save_audio(store.audio_path("reference", clip.id), x, sr)
+    meta = {**clip.meta, "source_sha256": clip.sha256 or source_sha256(clip.path), "rms_dbfs": round(rms_dbfs(x), 2),
+            "peak": float(np.max(np.abs(x))), "warnings": list(warnings)}
     store.put_clip(clip.id, dataset=dataset, domain=clip.domain, path=clip.path, offset=clip.offset,
                    duration=x.size / sr, sha256=digest, meta=meta)
     return Reference(clip, x, sr, tuple(warnings))

@@ -6,30 +6,31 @@ process was killed) computes only what is missing.
 
 from __future__ import annotations
 
-import gc
-import os
 import sys
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
 from bench.environment import code_provenance, environment, resolve_device
-from bench.errors import AudioError, BenchError, MissingWeightsError
+from bench.errors import BenchError, MissingWeightsError
+from bench.execution import make_executor
+from bench.execution.base import Done, Executor
+from bench.execution.units import ReferenceUnit, RenderUnit
 from bench.metrics.base import Metric
 from bench.metrics.registry import metric_registry
 from bench.params import validate_params
 from bench.plugins import resolve_vocoder
 from bench.prerendered import FolderReport, import_folder, parse_renders
-from bench.references import Reference, load_or_prepare
+from bench.references import Reference, forget_reference, store_reference, stored_reference
 from bench.results.lock import RunLock
 from bench.results.store import ResultsStore
-from bench.scoring import ScoreStats, score_all
-from bench.synthesis import RenderResult, is_current, render, render_spec
+from bench.scoring import MetricStage, ScoreStats
+from bench.synthesis import RenderResult, RenderSpec, batches, is_current, render_spec, store_rendered
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.registry import VocoderEntry, vocoder_registry
 from bench.vocoders.weights import missing_message, resolve
@@ -54,7 +55,8 @@ class RunConfig:
     device: str = "auto"
     precision: str = "fp32"
     batch_size: int | None = None  # clips per synthesis batch; None = 8 on GPU, 1 on CPU
-    jobs: int | None = None  # worker processes for process-safe metrics; None = 1 when >= 2 cores, else 0
+    jobs: int | None = None  # local worker processes for CPU units; None = one per core, 0 = all in-process
+    executor: str = "local"  # "local" or "ray" (bench.execution)
     loudness_lufs: float | None = -24.0
     eval_sample_rate: int = EVAL_SR
     weights: dict[str, str] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class RunConfig:
         d["out"] = str(self.out)
         d.pop("progress")
         d.pop("jobs")  # how values are computed, not what they are
+        d.pop("executor")
         d.pop("batch_size")  # batching never changes an item's output
         return d
 
@@ -83,6 +86,25 @@ class RunSummary:
     scores: ScoreStats
     timings: dict[str, float]
     renders_reports: list[FolderReport] = field(default_factory=list)
+    #: units run per stage ("references", "synthesis", "metrics") and where ("main", "worker-1", ...)
+    units: dict[str, dict[str, int]] = field(default_factory=dict)
+    executor: str = ""  # the executor, in words ("local, 2 worker processes")
+
+    def placement_lines(self) -> list[str]:
+        """One line per stage that ran units, e.g. "metrics: 64 units: main 16, worker-1 24, worker-2 24"."""
+        out = []
+        for stage, where in self.units.items():
+            if where:
+                parts = ", ".join(f"{w} {n}" for w, n in sorted(where.items(), key=_where_order))
+                out.append(f"{stage}: {sum(where.values())} units: {parts}")
+        return out
+
+
+def _where_order(item: tuple[str, int]) -> tuple[int, str, int]:
+    """main first, then worker-1, worker-2, ..., worker-10 in numeric order."""
+    name = item[0]
+    head, _, num = name.rpartition("-")
+    return (name != "main", head if num.isdigit() else name, int(num) if num.isdigit() else 0)
 
 
 def ready_vocoders(models_dir: Path | None = None, weights: dict[str, str] | None = None) -> list[str]:
@@ -128,18 +150,6 @@ def load_options(entry: VocoderEntry, cfg: RunConfig, device: str) -> LoadOption
     return LoadOptions(device=dev, precision=precision, weights_path=weights_path, params=params)
 
 
-def _load(entry: VocoderEntry, opts: LoadOptions) -> Any:
-    """``entry.factory(opts)``, or the one-line reason it failed: a plugin's (or a weight file's) error costs
-    that vocoder's clips, not the run. BenchError (already one line, e.g. missing weights) still stops the run."""
-    try:
-        return entry.factory(opts)
-    except BenchError:
-        raise
-    except Exception as err:
-        text = str(err).strip().splitlines()
-        return f"cannot load {entry.name}: {type(err).__name__}" + (f": {text[0]}" if text else "")
-
-
 def _check_compatible(store: ResultsStore, cfg: RunConfig) -> None:
     """A run directory holds one dataset/reference definition; vocoders and metrics may be added to it."""
     old = store.config()
@@ -159,8 +169,8 @@ def run(cfg: RunConfig) -> RunSummary:
     models_dir = Path(cfg.models_dir) if cfg.models_dir else None
     names = cfg.vocoders if cfg.vocoders is not None else ready_vocoders(models_dir, cfg.weights)
     # a name may be module.path:ClassName (a Vocoder subclass on the Python path, bench.plugins)
-    requested = list(names)
-    entries = [resolve_vocoder(vreg, n) for n in requested]
+    requested_names = list(names)
+    entries = [resolve_vocoder(vreg, n) for n in requested_names]
     names = [e.name for e in entries]
     folders = parse_renders(cfg.renders, [*vreg.names(), *names])
     # On CPU, batching measured slower per clip (benchmarks/vocoder_speed.py): convolutions are compute-bound.
@@ -175,6 +185,7 @@ def run(cfg: RunConfig) -> RunSummary:
     clips = select_clips(all_clips, cfg.limit, cfg.domain)
     if not clips:
         raise BenchError(f"dataset {cfg.dataset!r} gave no clips" + (f" for domain {cfg.domain}" if cfg.domain else ""))
+    executor = make_executor(cfg.executor, cfg.jobs)  # workers start on first use, inside the run's lock
 
     # one writer per run folder: a second `bench run` on it stops here, saying who holds it
     with RunLock(cfg.out), ResultsStore.create(cfg.out, provenance=code_provenance()) as store:
@@ -184,7 +195,7 @@ def run(cfg: RunConfig) -> RunSummary:
         record["vocoders"] = list(dict.fromkeys([*names, *folders, *(old.get("vocoders") or [])]))
         # where each plugin vocoder and metric of this command came from
         plugins = {e.name: f"class {n}" if ":" in n else vreg.origin(e.name)
-                   for e, n in zip(entries, requested) if ":" in n or e.name in vreg.origins}
+                   for e, n in zip(entries, requested_names) if ":" in n or e.name in vreg.origins}
         plugins.update({m: mreg.origins[m] for m in cfg.metrics if m in mreg.origins})
         record["plugins"] = {**(old.get("plugins") or {}), **plugins}
         record["renders"] = {**(old.get("renders") or {}), **{n: str(p) for n, p in folders.items()}}
@@ -197,90 +208,144 @@ def run(cfg: RunConfig) -> RunSummary:
         store.set_meta("environment", environment(device))
         # the clips of this command, in dataset order: tables cover exactly these (older clips stay stored)
         store.set_meta("selection", [c.id for c in clips])
-        timings: dict[str, float] = {}
 
-        # 1. references
-        t0 = time.perf_counter()
-        refs: list[Reference] = []
-        failed: list[tuple[str, str]] = []
-        store.set_meta("skipped", [{"path": k.path, "reason": k.reason} for k in dataset.skipped()])  # this run's
-        for skip in dataset.skipped():  # files that could not become clips: listed with the failures
-            store.put_failure("reference", skip.reason, clip_id=skip.path)
-            failed.append((skip.path, skip.reason))
-        for clip in tqdm(clips, desc="references", unit="clip", disable=not cfg.progress):
-            try:
-                refs.append(load_or_prepare(store, clip, cfg.dataset, cfg.eval_sample_rate, cfg.loudness_lufs))
-                for w in refs[-1].warnings:
-                    tqdm.write(f"warning: clip {clip.id}: {w}", file=sys.stderr)
-            except (AudioError, OSError, ValueError) as err:
-                msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        # dataset -> references -> renders -> metrics -> store; the executor runs the units, this process stores
+        # every result as it arrives (the store's only writer), so a killed run keeps what it had.
+        timings: dict[str, float] = {}
+        units: dict[str, Counter[str]] = {"references": Counter(), "synthesis": Counter(), "metrics": Counter()}
+        with executor:
+            t0 = time.perf_counter()
+            refs, failed = _references(store, dataset, clips, cfg, executor, units["references"])
+            timings["load"] = time.perf_counter() - t0
+
+            rendered: dict[str, int] = {}
+            render_failures: list[tuple[str, str, str]] = []
+            for e, requested in zip(entries, requested_names):
+                t0 = time.perf_counter()
+                results = _synthesis(store, e, requested, options[e.name], refs, batch_size, cfg.progress, executor,
+                                     units["synthesis"])
+                rendered[e.name] = sum(r.ok for r in results)
+                render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]
+                timings[f"synthesis:{e.name}"] = time.perf_counter() - t0
+
+            # pre-rendered systems: read, checked and aligned like a vocoder's output
+            reports = []
+            for fname, folder in folders.items():
+                rep = import_folder(store, fname, folder, refs, dataset.describe().get("path"))
+                store.set_meta("renders_folders", {**store.get_meta("renders_folders", {}), fname: rep.as_dict()})
+                rendered[fname] = rep.stored + rep.reused
+                reports.append(rep)
+            names = [*names, *folders]
+
+            metrics = _build_metrics(store, metric_entries, device)
+            stage = MetricStage(store, names, metrics)
+            _metrics(stage, refs, cfg.progress, executor, units["metrics"])
+        timings.update({f"metric:{k}": v for k, v in stage.timings.items()})
+        store.set_meta("last_timings", timings)
+        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stage.stats, timings, reports,
+                          units={k: dict(v) for k, v in units.items()}, executor=executor.describe())
+
+
+def _references(store: ResultsStore, dataset: Any, clips: Sequence[Clip], cfg: RunConfig, executor: Executor,
+                where: Counter[str]) -> tuple[list[Reference], list[tuple[str, str]]]:
+    """Each clip's reference (stored ones reused, the others prepared as units), in dataset order, and the
+    (clip or file, reason) of those that cannot be used."""
+    failed: list[tuple[str, str]] = []
+    store.set_meta("skipped", [{"path": k.path, "reason": k.reason} for k in dataset.skipped()])  # this run's
+    for skip in dataset.skipped():  # files that could not become clips: listed with the failures
+        store.put_failure("reference", skip.reason, clip_id=skip.path)
+        failed.append((skip.path, skip.reason))
+    ready: dict[str, Reference] = {}
+    todo = []
+    for clip in clips:
+        ref = stored_reference(store, clip, cfg.eval_sample_rate)
+        if ref is not None:
+            ready[clip.id] = ref
+        else:
+            todo.append(ReferenceUnit(clip, cfg.eval_sample_rate, cfg.loudness_lufs))
+    errors: dict[str, str] = {}
+    with tqdm(total=len(clips), initial=len(ready), desc="references", unit="clip", disable=not cfg.progress) as bar:
+        for done in executor.run(todo):
+            clip = done.unit.clip
+            res = done.result
+            if done.error or res.audio is None:
+                msg = done.error or res.error or "unusable"
+                forget_reference(store, clip)  # nothing computed from an older reference of it outlives it
                 store.put_clip(clip.id, dataset=cfg.dataset, domain=clip.domain, path=clip.path, offset=clip.offset,
                                duration=clip.duration, sha256="", meta=clip.meta, status="error", error=msg,
                                source_sha256=clip.sha256)
                 store.put_failure("reference", msg, clip_id=clip.id)
-                failed.append((clip.id, msg))
-        timings["load"] = time.perf_counter() - t0
+                errors[clip.id] = msg
+            else:
+                ready[clip.id] = store_reference(store, clip, cfg.dataset, cfg.eval_sample_rate, res.audio, res.warnings)
+            where[done.where] += 1
+            bar.update(1)
+    refs = [ready[c.id] for c in clips if c.id in ready]
+    for ref in refs:
+        for w in ref.warnings:
+            tqdm.write(f"warning: clip {ref.clip.id}: {w}", file=sys.stderr)
+    return refs, failed + [(c.id, errors[c.id]) for c in clips if c.id in errors]
 
-        # 2. synthesis, one vocoder loaded at a time
-        rendered: dict[str, int] = {}
-        render_failures: list[tuple[str, str, str]] = []
-        for e in entries:
-            t0 = time.perf_counter()
-            opts = options[e.name]
-            hashes = store.get_meta("weights_sha256", {})  # path -> size, mtime_ns, sha256: each file read once
-            spec = render_spec(e, opts, hashes)
-            store.set_meta("weights_sha256", hashes)
-            pending = [r for r in refs if not is_current(store, e.name, r.clip.id, spec.key)]
-            results = []
-            vocoder = None
-            with tqdm(total=len(refs), initial=len(refs) - len(pending), desc=f"synth {e.name}", unit="clip",
-                      disable=not cfg.progress) as bar:
-                if pending:
-                    vocoder = _load(e, opts)
-                if isinstance(vocoder, str):  # it does not load: each of its clips fails with the reason
-                    results = []
-                    for r in pending:
-                        store.put_failure("synthesis", vocoder, vocoder=e.name, clip_id=r.clip.id)
-                        results.append(RenderResult(r.clip.id, False, vocoder))
-                    bar.update(len(pending))
-                elif pending:
-                    results = render(store, spec, vocoder, pending, batch_size=batch_size, progress=bar.update)
-            rendered[e.name] = sum(r.ok for r in results)
-            render_failures += [(e.name, r.clip_id, r.error or "") for r in results if not r.ok]
-            timings[f"synthesis:{e.name}"] = time.perf_counter() - t0
-            del vocoder
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
 
-        # 2b. pre-rendered systems: read, checked and aligned like a vocoder's output
-        reports = []
-        for fname, folder in folders.items():
-            rep = import_folder(store, fname, folder, refs, dataset.describe().get("path"))
-            store.set_meta("renders_folders", {**store.get_meta("renders_folders", {}), fname: rep.as_dict()})
-            rendered[fname] = rep.stored + rep.reused
-            reports.append(rep)
-        names = [*names, *folders]
+def _synthesis(store: ResultsStore, entry: VocoderEntry, requested: str, opts: LoadOptions, refs: Sequence[Reference],
+               batch_size: int, progress: bool, executor: Executor, where: Counter[str]) -> list[RenderResult]:
+    """Render the references that miss a current render of ``entry``, one unit per batch."""
+    hashes = store.get_meta("weights_sha256", {})  # path -> size, mtime_ns, sha256: each file read once
+    spec = render_spec(entry, opts, hashes)
+    store.set_meta("weights_sha256", hashes)
+    pending = [r for r in refs if not is_current(store, entry.name, r.clip.id, spec.key)]
+    todo = [RenderUnit(requested, entry.name, opts, tuple(b)) for b in batches(pending, batch_size)]
+    results: list[RenderResult] = []
+    with tqdm(total=len(refs), initial=len(refs) - len(pending), desc=f"synth {entry.name}", unit="clip",
+              disable=not progress) as bar:
+        for done in executor.run(todo):
+            results += _store_renders(store, spec, done)
+            where[done.where] += 1
+            bar.update(done.unit.size)
+    executor.release()  # one vocoder loaded at a time
+    return results
 
-        # 3. metrics, reference-side work once per clip
-        metrics: dict[str, Metric] = {}
-        for me in metric_entries:
-            try:
-                metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
-            except BenchError:
-                raise
-            except Exception as err:  # a plugin metric that does not build costs its values only
-                text = str(err).strip().splitlines()
-                store.put_failure("metric", f"cannot build {me.name}: {type(err).__name__}"
-                                  + (f": {text[0]}" if text else ""), metric=me.name)
-        pooled = [me.name for me in metric_entries if me.process_safe and me.name in metrics]
-        workers = cfg.jobs if cfg.jobs is not None else (1 if (os.cpu_count() or 1) >= 2 and pooled else 0)
-        metric_timings: dict[str, float] = {}
-        # One unit per (clip, metric), so a long clip shows progress metric by metric.
-        with tqdm(total=len(refs) * len(metrics), desc="metrics", unit="clip×metric",
-                  disable=not cfg.progress) as bar:
-            stats = score_all(store, refs, names, metrics, pooled=pooled, workers=workers, progress=bar.update,
-                              status=bar.set_postfix_str, timings=metric_timings)
-        timings.update({f"metric:{k}": v for k, v in metric_timings.items()})
-        store.set_meta("last_timings", timings)
-        return RunSummary(cfg.out, len(refs), failed, rendered, render_failures, stats, timings, reports)
+
+def _store_renders(store: ResultsStore, spec: RenderSpec, done: Done) -> list[RenderResult]:
+    """Store a finished render unit: each clip's file and row, or its failure."""
+    reason = done.error or (done.result.load_error if done.result is not None else None)
+    if reason:  # the vocoder did not load there, or the worker was lost: each of the unit's clips fails
+        for r in done.unit.items:
+            store.put_failure("synthesis", reason, vocoder=spec.name, clip_id=r.clip.id)
+        return [RenderResult(r.clip.id, False, reason) for r in done.unit.items]
+    return [store_rendered(store, spec, out) for out in done.result.clips]
+
+
+def _build_metrics(store: ResultsStore, entries: Sequence[Any], device: str) -> dict[str, Metric]:
+    """The driver's metric instances (they define each value's variant); one that does not build costs its values."""
+    metrics: dict[str, Metric] = {}
+    for me in entries:
+        try:
+            metrics[me.name] = me.factory(device=device if me.gpu_capable else "cpu")
+        except BenchError:
+            raise
+        except Exception as err:  # a plugin metric that does not build costs its values only
+            text = str(err).strip().splitlines()
+            store.put_failure("metric", f"cannot build {me.name}: {type(err).__name__}"
+                              + (f": {text[0]}" if text else ""), metric=me.name)
+    return metrics
+
+
+def _metrics(stage: MetricStage, refs: Sequence[Reference], progress: bool, executor: Executor,
+             where: Counter[str]) -> None:
+    """Compute and store every missing value; progress counts (clip, metric) units, done or already stored."""
+    with tqdm(total=len(refs) * len(stage.metrics), desc="metrics", unit="clip×metric", disable=not progress) as bar:
+        def units() -> Iterator[Any]:  # pulled by the executor as it has room: the store is read lazily
+            for ref in refs:
+                missing = stage.units(ref)
+                bar.update(len(stage.metrics) - len(missing))  # nothing missing for these metrics
+                yield from missing
+
+        for done in executor.run(units()):
+            if done.error:
+                stage.lost(done.unit, done.error)
+            else:
+                stage.put(done.unit, done.result)
+            where[done.where] += 1
+            bar.update(1)
+            bar.set_postfix_str(f"{done.unit.metric} on {done.unit.clip_id} ({done.where})")

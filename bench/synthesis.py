@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,53 +133,89 @@ def _synthesise_batch(vocoder: Vocoder, batch: list[Reference]) -> tuple[list[np
     return [y.detach().float().cpu().numpy() for y in outs], seconds
 
 
+@dataclass(frozen=True)
+class RenderedClip:
+    """One clip's synthesis outcome, before it is stored: the output aligned to the reference, or the reason
+    it failed. Small and picklable, so that it can come back from a worker (bench.execution)."""
+
+    clip_id: str
+    audio: np.ndarray | None = field(repr=False)  # [T] float32 at ``sample_rate``, aligned; None on failure
+    sample_rate: int  # the reference's (evaluation) rate
+    native_sample_rate: int  # the vocoder's own rate
+    device: str
+    batch_size: int
+    length_diff: int = 0  # samples of the vocoder's output beyond the reference length (negative: short)
+    seconds: float | None = None  # wall seconds of this clip's share of its batch
+    rtf: float | None = None  # audio seconds per wall second of its batch
+    error: str | None = None
+
+
+def synthesise(vocoder: Vocoder, refs: Sequence[Reference], *, batch_size: int = 1,
+               progress: Callable[[int], None] | None = None) -> list[RenderedClip]:
+    """Copy-synthesis of ``refs`` with ``vocoder``, aligned to each reference; touches no store or file.
+
+    A failing batch is retried item by item, so one bad clip costs one item; BenchError stops (it is raised).
+    """
+    results: list[RenderedClip] = []
+    for batch in batches(refs, batch_size):
+        try:
+            outs, seconds = _synthesise_batch(vocoder, batch)
+        except BenchError:
+            raise
+        except Exception as err:
+            if len(batch) > 1:
+                for r in batch:
+                    results += synthesise(vocoder, [r], batch_size=1, progress=progress)
+                continue
+            msg = f"{type(err).__name__}: {err}".splitlines()[0]
+            results.append(RenderedClip(batch[0].clip.id, None, batch[0].sample_rate, vocoder.sample_rate,
+                                        str(vocoder.device), 1, error=msg))
+            if progress:
+                progress(1)
+            continue
+        audio_seconds = sum(r.audio.size / r.sample_rate for r in batch)
+        for r, out in zip(batch, outs):
+            common = dict(clip_id=r.clip.id, sample_rate=r.sample_rate, native_sample_rate=vocoder.sample_rate,
+                          device=str(vocoder.device), batch_size=len(batch))
+            if not np.all(np.isfinite(out)):
+                msg = f"output has {int(np.count_nonzero(~np.isfinite(out)))} non-finite samples"
+                results.append(RenderedClip(audio=None, error=msg, **common))
+            else:
+                aligned = align_to_reference(out, vocoder.sample_rate, r.audio.size, r.sample_rate)
+                results.append(RenderedClip(
+                    audio=aligned.audio, length_diff=aligned.length_diff,
+                    rtf=audio_seconds / seconds if seconds > 0 else None,
+                    seconds=seconds * (r.audio.size / r.sample_rate) / audio_seconds, **common))
+            if progress:
+                progress(1)
+    return results
+
+
+def store_rendered(store: ResultsStore, spec: RenderSpec, out: RenderedClip) -> RenderResult:
+    """Write one synthesis outcome into the run: the file and its row, or the failure."""
+    if out.audio is None:
+        store.put_failure("synthesis", out.error or "", vocoder=spec.name, clip_id=out.clip_id)
+        return RenderResult(out.clip_id, False, out.error)
+    save_audio(store.audio_path(spec.name, out.clip_id), out.audio, out.sample_rate)
+    store.put_render(
+        spec.name, out.clip_id, sample_rate=out.sample_rate, n_samples=out.audio.size,
+        sha256=sha256_samples(out.audio), native_sample_rate=out.native_sample_rate, length_diff=out.length_diff,
+        rtf=out.rtf, seconds=out.seconds, device=out.device, precision=spec.precision, batch_size=out.batch_size,
+        config_hash=spec.key, provenance=spec.provenance())
+    return RenderResult(out.clip_id, True)
+
+
 def render(store: ResultsStore, spec: RenderSpec, vocoder: Vocoder, refs: Sequence[Reference], *,
            batch_size: int = 1, progress: Callable[[int], None] | None = None) -> list[RenderResult]:
     """Render ``refs`` with ``vocoder`` into the run, stored under ``spec.key`` with ``spec``'s provenance.
 
     The caller passes only the references that need rendering.
     """
-    name = spec.name
     todo = list(refs)
-    results: list[RenderResult] = []
     if todo:
         warm_up(vocoder, todo[0])
-    for batch in batches(todo, batch_size):
-        try:
-            outs, seconds = _synthesise_batch(vocoder, batch)
-        except BenchError:
-            raise
-        except Exception as err:  # a failing batch is retried item by item so one bad clip costs one item
-            if len(batch) > 1:
-                for r in batch:
-                    results += render(store, spec, vocoder, [r], batch_size=1, progress=progress)
-                continue
-            msg = f"{type(err).__name__}: {err}".splitlines()[0]
-            store.put_failure("synthesis", msg, vocoder=name, clip_id=batch[0].clip.id)
-            results.append(RenderResult(batch[0].clip.id, False, msg))
-            if progress:
-                progress(1)
-            continue
-        audio_seconds = sum(r.audio.size / r.sample_rate for r in batch)
-        for r, out in zip(batch, outs):
-            if not np.all(np.isfinite(out)):
-                msg = f"output has {int(np.count_nonzero(~np.isfinite(out)))} non-finite samples"
-                store.put_failure("synthesis", msg, vocoder=name, clip_id=r.clip.id)
-                results.append(RenderResult(r.clip.id, False, msg))
-            else:
-                aligned = align_to_reference(out, vocoder.sample_rate, r.audio.size, r.sample_rate)
-                save_audio(store.audio_path(name, r.clip.id), aligned.audio, r.sample_rate)
-                store.put_render(
-                    name, r.clip.id, sample_rate=r.sample_rate, n_samples=aligned.audio.size,
-                    sha256=sha256_samples(aligned.audio), native_sample_rate=vocoder.sample_rate,
-                    length_diff=aligned.length_diff, rtf=audio_seconds / seconds if seconds > 0 else None,
-                    seconds=seconds * (r.audio.size / r.sample_rate) / audio_seconds,
-                    device=str(vocoder.device), precision=spec.precision, batch_size=len(batch),
-                    config_hash=spec.key, provenance=spec.provenance())
-                results.append(RenderResult(r.clip.id, True))
-            if progress:
-                progress(1)
-    return results
+    return [store_rendered(store, spec, out)
+            for out in synthesise(vocoder, todo, batch_size=batch_size, progress=progress)]
 
 
 def warm_up(vocoder: Vocoder, ref: Reference, seconds: float = 0.5) -> None:

@@ -28,9 +28,11 @@ FAST = ["mrstft", "mrmel"]
 
 
 def _cfg(folder, out, **kw):
+    # jobs=0: in-process, no worker start-up per run; tests/execution covers the worker processes and that
+    # values do not depend on where units run
     base = dict(out=out, dataset="folder", dataset_options={"path": str(folder), "domain": "music"},
                 vocoders=["reference", "anchor35", "griffinlim"], metrics=FAST, device="cpu", progress=False,
-                vocoder_params={"griffinlim": {"iterations": 4}})
+                vocoder_params={"griffinlim": {"iterations": 4}}, jobs=0)
     base.update(kw)
     return RunConfig(**base)
 
@@ -200,7 +202,7 @@ def test_precision_does_not_rerender_vocoders_that_ignore_it(songs, tmp_path):
 def test_batch_size_and_jobs_do_not_invalidate(songs, tmp_path):
     out = tmp_path / "r"
     run(_small(songs, out, batch_size=1, jobs=0))
-    again = run(_small(songs, out, batch_size=2, jobs=1))
+    again = run(_small(songs, out, batch_size=2, jobs=2))
     assert again.rendered == {"anchor35": 0, "griffinlim": 0}
     assert again.scores.computed == 0 and again.scores.skipped == 2 * 2 * 2
 

@@ -1,13 +1,15 @@
 """Scoring stage: reference work once per clip, per-item failure isolation, nothing stored twice."""
 
 import numpy as np
+import soundfile as sf
 
 from bench.audio import save_audio
 from bench.errors import AudioError
 from bench.metrics.base import Metric
 from bench.references import Reference
 from bench.results.store import ResultsStore
-from bench.scoring import Scorer
+from bench.metrics.registry import metric_registry
+from bench.scoring import MetricStage, compute
 from bench_datasets.base import Clip
 
 
@@ -35,105 +37,59 @@ class Counting(Metric):
         return float(np.mean(np.abs(state - deg)))
 
 
+def _put_renders(store, clip_id, outs):
+    for v, y in outs.items():
+        save_audio(store.audio_path(v, clip_id), y, 44100)
+        store.put_render(v, clip_id, sample_rate=44100, n_samples=y.size, sha256="", native_sample_rate=44100,
+                         length_diff=0, rtf=None, seconds=None, device="cpu", precision="fp32", batch_size=1,
+                         config_hash="k")
+
+
+def _score(stage, ref, metric):
+    """What an executor does with the stage's units, in this process: compute each, store its outcome."""
+    for unit in stage.units(ref):
+        degraded = [sf.read(p, dtype="float32")[0] for p in unit.degraded]
+        stage.put(unit, compute(metric, ref.audio, ref.sample_rate, ref.clip.domain, degraded))
+
+
 def test_reference_prepared_once_and_failures_isolated(tmp_path, music):
     store = ResultsStore.create(tmp_path / "run")
     x = music(0.5)
     store.put_clip("c", dataset="d", domain="music", path="", offset=0, duration=0.5, sha256="")
-    outs = {"a": x * 0.5, "b": x * 2.0, "c": x}
-    for v, y in outs.items():
-        save_audio(store.audio_path(v, "c"), y, 44100)
-        store.put_render(v, "c", sample_rate=44100, n_samples=y.size, sha256="", native_sample_rate=44100,
-                         length_diff=0, rtf=None, seconds=None, device="cpu", precision="fp32", batch_size=1,
-                         config_hash="k")
+    _put_renders(store, "c", {"a": x * 0.5, "b": x * 2.0, "c": x})
     m = Counting()
     ref = Reference(Clip("c", "music", ""), x, 44100)
-    with Scorer(store, ["a", "b", "c", "missing"], {"counting": m}) as scorer:
-        scorer.score(ref)
-    stats = scorer.stats
+    stage = MetricStage(store, ["a", "b", "c", "missing"], {"counting": m})
+    units = stage.units(ref)
+    assert [(u.metric, u.vocoders) for u in units] == [("counting", ("a", "b", "c"))]  # one unit per (clip, metric)
+    _score(stage, ref, m)
+    stats = stage.stats
     assert m.prepared == 1
     assert (stats.computed, stats.failed) == (2, 1)
     fail = store.failures()[0]
     assert fail["vocoder"] == "b" and "too loud" in fail["error"]
-    with Scorer(store, ["a", "b", "c"], {"counting": m}) as scorer:
-        scorer.score(ref)
-    again = scorer.stats
-    assert (again.computed, again.skipped, again.failed) == (0, 2, 1)
+    again = MetricStage(store, ["a", "b", "c"], {"counting": m})
+    _score(again, ref, m)
+    assert (again.stats.computed, again.stats.skipped, again.stats.failed) == (0, 2, 1)
     assert len(store.scores()) == 2
 
 
-def test_pooled_metric_gives_the_same_values(tmp_path, audio_folder):
-    from bench.runner import RunConfig, run
-
-    def values(out, jobs, pooled):
-        import bench.runner as runner
-
-        cfg = RunConfig(out=out, dataset="folder", dataset_options={"path": str(audio_folder), "domain": "music"},
-                        vocoders=["reference", "anchor35"], metrics=["mrmel"], device="cpu", progress=False, jobs=jobs)
-        entry = runner.metric_registry().get("mrmel")
-        original = entry.process_safe
-        object.__setattr__(entry, "process_safe", pooled)
-        try:
-            run(cfg)
-        finally:
-            object.__setattr__(entry, "process_safe", original)
-        with ResultsStore.open(out) as s:
-            return {(r["vocoder"], r["clip_id"]): r["value"] for r in s.scores()}
-
-    inproc = values(tmp_path / "a", 0, False)
-    pooled = values(tmp_path / "b", 1, True)
-    assert len(inproc) == 6 and inproc == pooled
-
-
-def test_interrupted_scorer_stops_its_busy_workers_at_once(tmp_path):
-    """Ctrl-C/SIGTERM inside the metric stage: the pending values would be discarded, so the workers are stopped
-    instead of being waited for (before: shutdown waited for the running item, here 60 s)."""
-    import time
-
-    import pytest
+def test_unreadable_render_fails_only_its_values(tmp_path, music):
+    """A render file that cannot be read costs its own values; the metric still scores the others."""
+    from bench.execution.worker import METRIC_THREADS, WorkerState, compute_threads
 
     store = ResultsStore.create(tmp_path / "run")
-    scorer = Scorer(store, ["a"], {}, pooled=["visqol"], workers=1)
-    with pytest.raises(KeyboardInterrupt):
-        with scorer:
-            busy = scorer._pool.submit(time.sleep, 60)
-            end = time.monotonic() + 60
-            while not busy.running() and time.monotonic() < end:
-                time.sleep(0.05)
-            time.sleep(0.5)  # the worker has taken the item
-            started = time.monotonic()
-            raise KeyboardInterrupt
-    assert time.monotonic() - started < 15
-    store.close()
-
-
-def test_progress_moves_metric_by_metric_inside_a_clip(tmp_path, music):
-    """A long clip shows progress per metric (was: one step per clip, after all its metrics)."""
-    from bench.scoring import score_all
-
-    store = ResultsStore.create(tmp_path / "run")
-    x = music(0.5)
-    refs = []
-    for cid in ("c1", "c2"):
-        store.put_clip(cid, dataset="d", domain="music", path="", offset=0, duration=0.5, sha256="")
-        save_audio(store.audio_path("a", cid), x * 0.5, 44100)
-        store.put_render("a", cid, sample_rate=44100, n_samples=x.size, sha256="", native_sample_rate=44100,
-                         length_diff=0, rtf=None, seconds=None, device="cpu", precision="fp32", batch_size=1,
-                         config_hash="k")
-        refs.append(Reference(Clip(cid, "music", ""), x, 44100))
-
-    class Other(Counting):
-        name = "other"
-
-    metrics = {"counting": Counting(), "other": Other()}
-    seen: list[tuple[int, int]] = []  # (units reported so far, values stored at that moment)
-    status: list[str] = []
-
-    def progress(n: int) -> None:
-        seen.append((sum(k for k, _ in seen[-1:]) + n if seen else n, len(store.scores())))
-
-    score_all(store, refs, ["a"], metrics, progress=progress, status=status.append)
-    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]  # one step per (clip, metric), as each value is stored
-    assert status == ["counting on c1", "other on c1", "counting on c2", "other on c2"]
-    seen.clear()
-    score_all(store, refs, ["a"], metrics, progress=progress)  # nothing missing: each clip counts its metrics
-    assert [n for n, _ in seen] == [2, 4]
+    x = music(1.0)
+    store.put_clip("c", dataset="d", domain="music", path="", offset=0, duration=1.0, sha256="")
+    save_audio(store.audio_path("reference", "c"), x, 44100)
+    _put_renders(store, "c", {"a": x * 0.5, "b": x * 0.25})
+    store.audio_path("a", "c").write_bytes(b"RIFF broken")
+    metric = metric_registry().get("mrstft").factory(device="cpu")
+    stage = MetricStage(store, ["a", "b"], {"mrstft": metric})
+    (unit,) = stage.units(Reference(Clip("c", "music", ""), x, 44100))
+    out = WorkerState().execute(unit)
+    assert isinstance(out.values[0], str) and out.values[0].startswith("cannot read render")
+    with compute_threads(METRIC_THREADS):
+        assert out.values[1] == metric(x, x * 0.25, 44100, "music")
+    stage.put(unit, out)
+    assert (stage.stats.computed, stage.stats.failed) == (1, 1)
