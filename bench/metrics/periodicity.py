@@ -3,7 +3,7 @@
 The root-mean-square difference between the CREPE periodicity of the reference and of the output, over all
 frames of a clip (voiced or not), with CARGAN's analysis settings (:mod:`bench.metrics.crepe`: 16 kHz, hop 185
 samples, CREPE full, 50-550 Hz, Viterbi, -60 dB silence threshold). Speech only: see
-:data:`bench.metrics.crepe.SPEECH_ONLY`.
+:class:`bench.metrics.crepe.CrepeMetric`.
 """
 
 from __future__ import annotations

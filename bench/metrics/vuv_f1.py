@@ -4,7 +4,7 @@ Each frame of reference and output is voiced or not by CREPE and torchcrepe's hy
 CARGAN's settings (:mod:`bench.metrics.crepe`); the reference's voicing is the truth: precision = TP / (TP + FP),
 recall = TP / (TP + FN), F1 = 2PR / (P + R), computed here as 2TP / (2TP + FP + FN) (the same number, and 0
 rather than CARGAN's 0/0 when the output has no voiced frame). A reference without voiced frames has no F1:
-that is a one-line error. Speech only: see :data:`bench.metrics.crepe.SPEECH_ONLY`.
+that is a one-line error. Speech only: see :class:`bench.metrics.crepe.CrepeMetric`.
 """
 
 from __future__ import annotations
