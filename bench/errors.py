@@ -23,3 +23,7 @@ class MissingDatasetError(BenchError):
 
 class MissingExtraError(BenchError):
     """An optional dependency is not installed."""
+
+
+class NotApplicableError(BenchError):
+    """A metric asked for a domain it is not defined for (e.g. PESQ on music)."""

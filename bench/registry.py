@@ -87,7 +87,8 @@ def collect(kind: str, modules: Iterable[str], attr: str = "ENTRY") -> Registry:
             missing = [m for m in getattr(e, "requires", ()) if not _importable(m)]
             if missing:
                 extra = getattr(e, "extra", None)
-                how = f"pip install 'vocoder-bench[{extra}]'" if extra else f"pip install {' '.join(missing)}"
+                how = (getattr(e, "install", "")  # an entry whose backend an extra cannot install says how
+                       or (f"pip install 'vocoder-bench[{extra}]'" if extra else f"pip install {' '.join(missing)}"))
                 reg.unavailable[e.name] = f"needs {', '.join(missing)} ({how})"
             else:
                 reg.add(e)

@@ -11,6 +11,7 @@ import numpy as np
 
 from bench.audio.resample import RESAMPLER, resample
 from bench.cuda_numerics import use_exact_fp32
+from bench.errors import NotApplicableError
 
 Direction = Literal["lower", "higher"]
 
@@ -27,6 +28,9 @@ class Metric(ABC):
 
     name: str
     direction: Direction
+    #: domains the metric is defined for; None = every domain. Elsewhere it computes nothing: no value and no
+    #: failure (so a table shows no column for it there, rather than a cell marked incomplete)
+    domains: tuple[str, ...] | None = None
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
@@ -54,6 +58,17 @@ class Metric(ABC):
 
     def __call__(self, ref: np.ndarray, deg: np.ndarray, sr: int, domain: str = "music") -> float:
         return self.score(self.prepare(ref, sr, domain), deg, sr, domain)
+
+    def applies_to(self, domain: str) -> bool:
+        """Whether this metric is defined for ``domain`` (see :attr:`domains`)."""
+        return self.domains is None or domain in self.domains
+
+    def require_domain(self, domain: str) -> None:
+        """Raise a one-line :class:`NotApplicableError` when the metric is not defined for ``domain``."""
+        if not self.applies_to(domain):
+            raise NotApplicableError(
+                f"metric {self.name!r} is defined for {'/'.join(self.domains or ())} only, not for {domain!r}"
+            )
 
     def to_rate(self, x: np.ndarray, sr: int, domain: str) -> np.ndarray:
         """A copy of ``x`` [T] at this metric's rate for ``domain``."""
@@ -87,3 +102,11 @@ class MetricEntry:
     handles_unequal_lengths: bool = False
     #: where the definition comes from (repository, file, function) for a paper-comparable ``name@variant``
     source: str = ""
+    #: domains the metric is defined for (None = every domain); must equal the metric class's ``domains``.
+    #: ``bench run`` computes nothing elsewhere: no value, no failure, no table column
+    domains: tuple[str, ...] | None = None
+    #: install command for a missing backend that ``extra`` cannot install (shown by `bench metrics`)
+    install: str = ""
+
+    def applies_to(self, domain: str) -> bool:
+        return self.domains is None or domain in self.domains

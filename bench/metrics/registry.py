@@ -12,6 +12,11 @@ BUILTIN_MODULES = (
     "bench.metrics.mrmel",
     "bench.metrics.cdpam",
     "bench.metrics.visqol",
+    # speech-only metrics of the speech-vocoder papers (README "Speech metrics")
+    "bench.metrics.pesq",
+    "bench.metrics.periodicity",
+    "bench.metrics.vuv_f1",
+    "bench.metrics.mcd",
     # paper-comparable variants, named ``metric@variant``
     "bench.metrics.mrstft_variants",
     "bench.metrics.mrmel_variants",

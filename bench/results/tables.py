@@ -37,8 +37,9 @@ from bench.results.store import ResultsStore
 
 #: Column titles and directions of the paper's metrics (others use their name and the stored direction).
 TITLES = {"mrstft": "MR-STFT", "mrmel": "MR-MEL", "cdpam": "CDPAM", "visqol": "ViSQOL", "mushra": "MUSHRA",
-          "rtf": "RTF"}
-DECIMALS = {"mrstft": 3, "mrmel": 3, "cdpam": 3, "visqol": 3, "mushra": 1, "rtf": 1}
+          "rtf": "RTF", "pesq": "PESQ", "periodicity": "Periodicity", "vuv_f1": "V/UV F1", "mcd": "MCD"}
+DECIMALS = {"mrstft": 3, "mrmel": 3, "cdpam": 3, "visqol": 3, "mushra": 1, "rtf": 1,
+            "pesq": 3, "periodicity": 4, "vuv_f1": 4, "mcd": 3}
 MARK = "†"
 
 
