@@ -330,11 +330,14 @@ def _mushra_marks(name: str) -> dict:
         if found is not None:
             best, comps = found
             n = max((c.n for c in comps.values()), default=len(res.assessor_means(domain).get(best, {})))
-            out[domain] = Tested(best, comps, len(comps),
-                                 f"mean ± 95% CI over all ratings; bold: the best system and every system not "
-                                 f"significantly worse than it by Wilcoxon signed-rank on the per-assessor means "
-                                 f"({n} assessors, paired, two-sided; Holm across the column's {len(comps)} "
-                                 f"comparisons with the best); hidden reference and anchors never bold")
+            if comps:
+                rule = (f"bold: the best system and every system not significantly worse than it by Wilcoxon "
+                        f"signed-rank on the per-assessor means ({n} assessors, paired, two-sided; Holm across the "
+                        f"column's {len(comps)} comparison{'s' if len(comps) != 1 else ''} with the best)")
+            else:  # one system under test: nothing to compare it with
+                rule = "bold: the only system under test (nothing to test)"
+            out[domain] = Tested(best, comps, len(comps), f"mean ± 95% CI over all ratings; {rule}; hidden reference "
+                                                          f"and anchors never bold")
     return out
 
 

@@ -115,7 +115,10 @@ def stored_reference(store: ResultsStore, clip: Clip, sr: int) -> Reference | No
     """The stored reference of ``clip`` when it is still valid (see :func:`load_or_prepare`), else None."""
     path = store.audio_path("reference", clip.id)
     row = store.clip(clip.id)
-    source = clip.sha256 or source_sha256(clip.path)
+    try:
+        source = clip.sha256 or source_sha256(clip.path)
+    except OSError:  # the source is gone or unreadable: its reference unit says why and drops the old values
+        return None
     same_source = bool(row) and row["meta"].get("source_sha256") == source
     if row and same_source and row["status"] == "ok" and path.is_file():
         x, file_sr = sf.read(str(path), dtype="float32")

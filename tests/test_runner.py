@@ -84,7 +84,7 @@ def test_unknown_names_fail_before_work(audio_folder, tmp_path):
     with pytest.raises(UnknownNameError, match="griffinlm.*griffinlim"):
         run(_cfg(audio_folder, tmp_path / "r", vocoders=["griffinlm"]))
     with pytest.raises(UnknownNameError):
-        run(_cfg(audio_folder, tmp_path / "r", metrics=["pesq"]))
+        run(_cfg(audio_folder, tmp_path / "r", metrics=["nosuchmetric"]))
     assert not (tmp_path / "r").exists()
 
 

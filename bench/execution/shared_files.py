@@ -73,11 +73,15 @@ class LocalCopies:
     """A worker's side: local copies of the URLs its units name (each fetched once), in a folder of its own."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="bench-files-"))
+        # made at the first URL only: a worker whose units name no URL leaves nothing behind, even when Ray
+        # ends it without calling remove()
+        self.folder: Path | None = None
 
     def _local(self, url: str) -> str:
         import fsspec
 
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="bench-files-"))
         name = hashlib.sha256(url.encode()).hexdigest()[:20] + Path(url.rsplit("/", 1)[-1]).suffix
         path = self.folder / name
         if not path.exists():
@@ -97,4 +101,6 @@ class LocalCopies:
         return unit
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None

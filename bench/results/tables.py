@@ -327,6 +327,10 @@ def _precomputed(t: Table, col: Column) -> bool:
     return bool(cells) and all(c.expected is None for c in cells)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def caption(t: Table) -> str:
     """What the table averages and what bold means (plain text)."""
     text = f"mean ± 95% CI over {t.covers}; reference (upper bound) and anchors not ranked"
@@ -336,11 +340,14 @@ def caption(t: Table) -> str:
     elif metric_tests:
         family, n = metric_tests[0].family, len(t.clips)
         text += (f"; bold: the best vocoder and every vocoder not significantly worse than it ({_TEST_NAMES[t.test]} "
-                 f"over the {n} clips, paired, two-sided; Holm across the {family} comparisons with the best in "
-                 f"this table, p < {t.alpha:g}); {MARK} rows are not tested and never bold")
+                 f"over the {_plural(n, 'clip')}, paired, two-sided; Holm across the {_plural(family, 'comparison')} "
+                 f"with the best in this table, p < {t.alpha:g})")
+        if t.incomplete():
+            text += f"; {MARK} rows are not tested and never bold"
         smallest = min(1.0, family * min_wilcoxon_p(n))
         if t.test == "wilcoxon" and family and smallest >= t.alpha:
-            text += (f"; with {n} clips and {family} comparisons the smallest possible Holm p is {smallest:.3g}: no "
+            text += (f"; with {_plural(n, 'clip')} and {_plural(family, 'comparison')} the smallest possible Holm p is "
+                     f"{smallest:.3g}: no "
                      f"difference can be significant, every complete vocoder row is bold")
     elif any(c.key != "rtf" and not _precomputed(t, c) for c in t.columns):
         text += "; best vocoder in bold"
