@@ -5,8 +5,8 @@ modes) on the same run config; the modes run one after another, and with ``--rou
 interleaved (round 2 runs them in reverse order, ...) so that a machine whose load changes during the benchmark
 weighs on every mode alike. Reported per mode: wall seconds of the whole command (start-up, references,
 synthesis, metrics, tables), values stored, throughput (values per second) and its ratio to the first mode,
-and whether its values are bit-identical to those of the first mode of this tree (ViSQOL: to 1e-12 relative, see
-``NOISY``); the exit status is 1 when they are not.
+and whether its values are bit-identical to those of the first mode of this tree; the exit status is 1 when they
+are not.
 
 Modes (``--modes``, comma-separated; default ``local-1,local-N``):
 
@@ -137,17 +137,6 @@ def run_mode(mode: Mode, base_args: list[str], out: Path, rnd: int) -> Outcome:
     return Outcome(mode.name, rnd, seconds, cpu, (load_before, os.getloadavg()[0]), stored_values(out), placement)
 
 
-#: Metrics whose values vary between processes on the same input (README, "Running on every core": ViSQOL in
-#: its 14th digit, cause not found): they must agree to this relative difference, the others bit for bit.
-NOISY = {"visqol": 1e-12}
-
-
-def agree(a: dict, b: dict) -> bool:
-    if a.keys() != b.keys():
-        return False
-    return all(a[k] == b[k] or abs(a[k] - b[k]) <= NOISY.get(k[2], 0.0) * max(abs(a[k]), abs(b[k])) for k in a)
-
-
 def compare(a: dict, b: dict) -> str:
     if a == b:
         return "identical"
@@ -215,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = next(m for m in chosen if m.name == o.mode)
         base_s = [x.seconds for x in outcomes if x.mode == first and x.round == o.round][0]
         same = compare(exact_values, o.values)
-        if not mode.compare_only and not agree(exact_values, o.values):
+        if not mode.compare_only and o.values != exact_values:
             ok = False
         print(f"| {o.mode} | {o.round} | {o.seconds:.1f} | {o.cpu_seconds:.1f} | {o.load[0]:.1f} → {o.load[1]:.1f} | "
               f"{len(o.values)} | {len(o.values) / o.seconds:.3f} | {base_s / o.seconds:.2f} | {same} |")
@@ -230,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "values": len(o.values), "placement": o.placement}
                                                for o in outcomes], indent=1))
     if not ok:
-        print("values differ between modes that must agree (bit for bit; ViSQOL to 1e-12)", file=sys.stderr)
+        print("values differ between modes that must agree (bit for bit)", file=sys.stderr)
         return 1
     return 0
 

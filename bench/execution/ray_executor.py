@@ -202,8 +202,8 @@ class RayExecutor(Executor):
 
     def describe(self) -> str:
         n = len(self._nodes)
-        return (f"ray, {n} node{'s' if n != 1 else ''}, {self._slots['CPU']} CPUs, {self._slots['GPU']} GPUs"
-                + (f" (dashboard {self.dashboard_url})" if self.dashboard_url else ""))
+        # the dashboard link is printed once as the run connects (it changes with every cluster: not recorded)
+        return f"ray, {n} node{'s' if n != 1 else ''}, {self._slots['CPU']} CPUs, {self._slots['GPU']} GPUs"
 
     def close(self, cancel: bool) -> None:
         import ray

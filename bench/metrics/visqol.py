@@ -8,12 +8,19 @@ package's silent fallback to its polynomial mapping.
 
 The first measurement in a fresh environment compiles the package's numba kernels (~15 s); numba caches
 them on disk (``cache=True``: beside the package, or in the user cache when that is read-only).
+
+The package's numba kernels run ``parallel=True`` loops; with more than one numba thread the same pair gives
+values that differ in their 14th-15th digit from call to call (``benchmarks/visqol_threads.py``). Each
+measurement therefore runs with one numba thread, so a value does not depend on the process, the machine's
+core count or the executor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +101,8 @@ class ViSQOL(Metric):
     def score(self, state: VisqolReference, deg: np.ndarray, sr: int, domain: str) -> float:
         x = self._input(deg, sr, domain, "visqol degraded")
         try:
-            r = self.api(state.mode).measure_from_arrays(state.samples, x, sample_rate=state.sample_rate)
+            with one_numba_thread():
+                r = self.api(state.mode).measure_from_arrays(state.samples, x, sample_rate=state.sample_rate)
         except ValueError as err:  # the package's way of rejecting signals it cannot analyse
             raise AudioError(f"visqol ({state.mode} mode) cannot score this pair: {err}") from None
         value = float(r.moslqo)
@@ -115,6 +123,22 @@ class ViSQOL(Metric):
                 f"{need / rate:.2f} s ({need} samples at {rate} Hz)"
             )
         return y
+
+
+@contextlib.contextmanager
+def one_numba_thread() -> Iterator[None]:
+    """Within the block numba's parallel loops run on one thread (this thread's setting; restored after)."""
+    try:
+        import numba
+    except ImportError:  # the package then runs its pure-Python fallback: nothing parallel
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _mode(domain: str) -> tuple[str, int]:

@@ -72,6 +72,23 @@ def test_worse_degradation_scores_lower(music_scores) -> None:
     assert all(1.0 <= v <= 5.0 for v in music_scores.values())
 
 
+def test_same_pair_gives_the_same_value_every_call(metric, ref) -> None:
+    """The package's numba loops run in parallel; with 2 numba threads the same pair gave 6 distinct values in 9
+    calls (benchmarks/visqol_threads.py, 2-core machine). bench scores with one numba thread: every call equal,
+    bit for bit, whatever numba's own thread count is outside the call (restored after it)."""
+    numba = pytest.importorskip("numba")
+    deg = noisy(ref, 20.0)
+    state = metric.prepare(ref, SR, "music")
+    before = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # every thread numba has, as the package runs by default
+    try:
+        values = {metric.score(state, deg.copy(), SR, "music") for _ in range(6)}
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    finally:
+        numba.set_num_threads(before)
+    assert len(values) == 1, values
+
+
 def test_inputs_not_mutated(metric, ref) -> None:
     deg = noisy(ref, 20.0)
     r0, d0 = ref.copy(), deg.copy()
