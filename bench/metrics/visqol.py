@@ -9,10 +9,11 @@ package's silent fallback to its polynomial mapping.
 The first measurement in a fresh environment compiles the package's numba kernels (~15 s); numba caches
 them on disk (``cache=True``: beside the package, or in the user cache when that is read-only).
 
-The package's numba kernels run ``parallel=True`` loops; with more than one numba thread the same pair gives
-values that differ in their 14th-15th digit from call to call (``benchmarks/visqol_threads.py``). Each
-measurement therefore runs with one numba thread, so a value does not depend on the process, the machine's
-core count or the executor.
+The package's numba kernels run ``parallel=True`` loops; with more than one thread, or on numba's ``omp``
+threading layer, the same pair gives values that differ in their 14th-15th digit from call to call or from
+process to process (``benchmarks/visqol_threads.py``). Each measurement therefore runs single-threaded on the
+``workqueue`` layer (:func:`single_threaded`), so a value does not depend on the process, the machine's core
+count or the executor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,8 @@ MODES: dict[str, tuple[str, int]] = {"music": ("audio", 48000), "speech": ("spee
 #: Shortest input each mode can score. ViSQOL frames the reference with 80 ms windows at a 25 % hop; audio mode
 #: needs 45 frames (a 30-frame patch starting at frame 15), speech mode 29 (a 20-frame patch after frame 9).
 MIN_SAMPLES: dict[str, int] = {"audio": 3840 + 44 * 960, "speech": 1280 + 28 * 320}  # 0.96 s, 0.64 s
+#: numba threading layer ViSQOL runs on (the package's own choice, see :func:`single_threaded`)
+WORKQUEUE = "workqueue"
 SEARCH_WINDOW = 60  # the package's (and Google's) default, recorded with the values
 SPEECH_NOTE = "speech mode of this Python port deviates from Google's C++ ViSQOL by up to ~0.03 MOS"
 
@@ -101,7 +105,7 @@ class ViSQOL(Metric):
     def score(self, state: VisqolReference, deg: np.ndarray, sr: int, domain: str) -> float:
         x = self._input(deg, sr, domain, "visqol degraded")
         try:
-            with one_numba_thread():
+            with single_threaded():
                 r = self.api(state.mode).measure_from_arrays(state.samples, x, sample_rate=state.sample_rate)
         except ValueError as err:  # the package's way of rejecting signals it cannot analyse
             raise AudioError(f"visqol ({state.mode} mode) cannot score this pair: {err}") from None
@@ -126,17 +130,39 @@ class ViSQOL(Metric):
 
 
 @contextlib.contextmanager
-def one_numba_thread() -> Iterator[None]:
-    """Within the block numba's parallel loops run on one thread (this thread's setting; restored after)."""
+def single_threaded() -> Iterator[None]:
+    """Within the block numba's parallel loops run on one thread of its ``workqueue`` layer, and the BLAS and
+    OpenMP pools (scipy's, scikit-learn's, torch's libgomp) on one thread; numba's setting (this thread's) and
+    the pools' are restored after.
+
+    All of it matters for reproducible values (``benchmarks/visqol_threads.py``): with numba's 2 threads the same
+    pair gave a different 14th-15th digit from call to call; with its ``omp`` layer (its default once torch's
+    libgomp is loaded, chosen when numba was imported before visqol-python could ask for ``workqueue``), or with
+    2 OpenMP threads, from process to process. numba fixes its layer at its first parallel launch: it is chosen
+    here if none ran yet; a process where other code already started another layer gets a warning (its ViSQOL
+    values may differ in the last digits from other processes')."""
+    from threadpoolctl import threadpool_limits
+
     try:
         import numba
-    except ImportError:  # the package then runs its pure-Python fallback: nothing parallel
-        yield
+    except ImportError:  # the package then runs its pure-Python fallback: nothing parallel of numba's
+        with threadpool_limits(1):
+            yield
         return
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run in this process yet
+        numba.config.THREADING_LAYER = WORKQUEUE
+        layer = WORKQUEUE
+    if layer != WORKQUEUE:
+        warnings.warn(f"visqol: numba already runs its {layer!r} threading layer in this process (not "
+                      f"{WORKQUEUE!r}): ViSQOL values may differ in their last digits from other processes'",
+                      RuntimeWarning, stacklevel=3)
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(1):
+            yield
     finally:
         numba.set_num_threads(before)
 

@@ -73,9 +73,10 @@ def test_worse_degradation_scores_lower(music_scores) -> None:
 
 
 def test_same_pair_gives_the_same_value_every_call(metric, ref) -> None:
-    """The package's numba loops run in parallel; with 2 numba threads the same pair gave 6 distinct values in 9
-    calls (benchmarks/visqol_threads.py, 2-core machine). bench scores with one numba thread: every call equal,
-    bit for bit, whatever numba's own thread count is outside the call (restored after it)."""
+    """The package's numba loops run in parallel; with numba's 2 threads the same pair gives a different last
+    digit from call to call (benchmarks/visqol_threads.py, 2-core machine). bench scores single-threaded: every
+    call equal, bit for bit, whatever numba's own thread count is outside the call (restored after it). Across
+    processes: tests/benchmarks/test_benchmarks_visqol_threads.py."""
     numba = pytest.importorskip("numba")
     deg = noisy(ref, 20.0)
     state = metric.prepare(ref, SR, "music")
