@@ -1,8 +1,8 @@
-"""Do the torch metrics give bit-identical values with different torch intra-op thread counts?
+"""Do the torch metrics give bit-identical values with different torch intra-op thread counts, and how fast?
 
 Scores two degraded versions (added noise, -3 dB) of a synthetic music-like clip with each metric, with 1 thread,
-with each count in ``--threads``, and with 1 thread again, and prints the values (repr, every digit) and whether
-they are identical. This is why bench.execution computes every metric unit with one thread
+with each count in ``--threads``, and with 1 thread again, and prints the values (repr, every digit), whether
+they are identical, and the wall seconds of each scoring (reference prepared and both versions scored). This is why bench.execution computes every metric unit with one thread
 (bench.execution.worker.METRIC_THREADS): otherwise the stored values would depend on --jobs and on the machine.
 
 Usage: python benchmarks/metric_threads.py [--seconds 3] [--threads 2,4] [--metrics mrstft,mrmel,cdpam]
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             metric = reg.get(name).factory(device="cpu")
             values = {}
+            seconds: dict[int, list[float]] = {}
             for n in [1, *counts, 1]:
                 torch.set_num_threads(n)
+                start = time.perf_counter()
                 got = metric.score_many(metric.prepare(ref, SR, "music"), degs, SR, "music")
+                seconds.setdefault(n, []).append(time.perf_counter() - start)
                 if n in values and values[n] != got:
                     print(f"{name}: 1 thread is not reproducible itself: {values[n]} then {got}")
                 values[n] = got
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {'identical' if same else 'DIFFERENT'}: "
                   + "; ".join(f"{n} thread{'s' if n > 1 else ''}: {', '.join(repr(v) for v in vs)}"
                               for n, vs in values.items()))
+            print(f"{name}: seconds " + "; ".join(f"{n} thread{'s' if n > 1 else ''}: "
+                                                  + ", ".join(f"{t:.2f}" for t in ts) for n, ts in seconds.items()))
     finally:
         torch.set_num_threads(before)
     return 0
