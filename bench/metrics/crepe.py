@@ -288,7 +288,7 @@ def crepe_entry(metric: type[CrepeMetric], perfect: float, description: str) -> 
         requires=("torchcrepe",),
         extra="speech",
         install=INSTALL,
-        cost="CREPE full: ~5 s per audio second per signal on 2 busy CPU cores (reference once per clip); "
+        cost="CREPE full: ~2.2 s per audio second per signal on one CPU core (reference once per clip); "
              "GPU-capable",
         source="github.com/descriptinc/cargan: cargan/evaluate/objective/metrics.py (Pitch), "
                "cargan/preprocess/pitch.py (from_audio)",
