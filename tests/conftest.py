@@ -27,3 +27,13 @@ def audio_folder(tmp_path: Path) -> Path:
     (d / "corrupt.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
     sf.write(d / "silent.wav", np.zeros(44100, dtype=np.float32), 44100)
     return d
+
+
+@pytest.fixture
+def songs(tmp_path: Path) -> Path:
+    """A folder with two good 1 s mono clips (song0, song1)."""
+    d = tmp_path / "songs"
+    d.mkdir()
+    for i in range(2):
+        sf.write(d / f"song{i}.wav", music_like(1.0, 44100, seed=i), 44100)
+    return d

@@ -134,16 +134,7 @@ def test_killed_run_resumes_without_recomputing(audio_folder, tmp_path):
 
 # -- what invalidates a stored value, and what does not (README, "Re-running the same command") ------------
 
-@pytest.fixture
-def songs(tmp_path):
-    """Two good 1 s clips (song0, song1)."""
-    from testsignals import music_like
-
-    d = tmp_path / "songs"
-    d.mkdir()
-    for i in range(2):
-        sf.write(d / f"song{i}.wav", music_like(1.0, 44100, seed=i), 44100)
-    return d
+# (the `songs` fixture: tests/conftest.py)
 
 
 def _small(folder, out, **kw):

@@ -22,16 +22,6 @@ from testsignals import music_like
 METRICS = [m for m in ("mrstft", "mrmel", "cdpam", "visqol") if m in metric_registry()]
 
 
-@pytest.fixture
-def songs(tmp_path):
-    """Two 1 s clips."""
-    d = tmp_path / "songs"
-    d.mkdir()
-    for i in range(2):
-        sf.write(d / f"song{i}.wav", music_like(1.0, 44100, seed=i), 44100)
-    return d
-
-
 FAST = ["mrstft", "mrmel"]  # the thread-sensitive ones (1 and 2 threads differ in the last bit); CDPAM: slow test
 
 
