@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from bench.environment import device_name
 from bench.metrics.registry import metric_registry
 from bench.perf.cdpam_speed import degradations, music_like
 from bench.perf.scaling_model import Cluster, Study, UnitCosts, costs_from_run, format_table, predict, scenarios
+from bench.perf.timing import median_seconds, sync
 from bench.results.store import ResultsStore
 from bench.vocoders.base import LoadOptions, Vocoder
 from bench.vocoders.bigvgan import VARIANTS
@@ -119,24 +119,6 @@ def peak_bf16(name: str) -> tuple[float | None, str]:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[float, Any]:
-    """Median wall seconds of ``repeats`` calls after one untimed warm-up call, and the last result."""
-    out = fn()
-    times = []
-    for _ in range(max(1, repeats)):
-        _sync(device)
-        t0 = time.perf_counter()
-        out = fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
 
 def _params(name: str, tiny: bool) -> dict[str, Any]:
     entry = vocoder_registry().get(name)
@@ -275,12 +257,12 @@ def throughput(device: str, tiny: bool, seconds: float, batch: int, repeats: int
                         return v.synthesise(features)
                 return f
 
-            row["plain_fp32_single_s"], out = _timed(single, fp32.device, repeats)
+            row["plain_fp32_single_s"], out = median_seconds(single, fp32.device, repeats)
             audio_s = out.shape[0] * out.shape[-1] / fp32.sample_rate
-            row["batched_fp32_s"], _ = _timed(batched(fp32), fp32.device, repeats)
+            row["batched_fp32_s"], _ = median_seconds(batched(fp32), fp32.device, repeats)
             if entry.uses_precision:
                 low = build(name, device, "bf16", tiny)
-                row["batched_bf16_s"], _ = _timed(batched(low), low.device, repeats)
+                row["batched_bf16_s"], _ = median_seconds(batched(low), low.device, repeats)
                 del low
             with torch.inference_mode(), FlopCounterMode(display=False) as counter:
                 one = fp32.synthesise(items[0])
@@ -327,11 +309,11 @@ def metrics_speed(device: str, seconds: float, refs: int, k: int) -> dict[str, A
             m = entry.factory(device=dev)
             r0, d0 = pairs[0]
             m.score_many(m.prepare(r0[: 44100], 44100, "music"), [d[: 44100] for d in d0[:1]], 44100, "music")  # warm
-            _sync(torch.device(dev))
+            sync(torch.device(dev))
             t0 = time.perf_counter()
             for r, degs in pairs:
                 m.score_many(m.prepare(r, 44100, "music"), degs, 44100, "music")
-            _sync(torch.device(dev))
+            sync(torch.device(dev))
             wall = time.perf_counter() - t0
         except Exception as err:  # noqa: BLE001
             row["error"] = _line(err)

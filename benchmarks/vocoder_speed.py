@@ -23,13 +23,12 @@ import argparse
 import gc
 import json
 import platform
-import statistics
 import sys
-import time
 from typing import Any
 
 import torch
 
+from bench.perf.timing import median_seconds, sync
 from bench.vocoders.base import LoadOptions
 from bench.vocoders.registry import vocoder_registry
 
@@ -39,31 +38,13 @@ def neural_vocoders() -> list[str]:
     return [e.name for e in vocoder_registry() if e.family == "neural"]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device: torch.device, repeats: int) -> tuple[float, Any]:
-    """Median wall time of ``repeats`` calls (after one untimed warm-up call) and the last result."""
-    out = fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        out = fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def _plain_pass(entry, device: str, audio: torch.Tensor, repeats: int, params: dict[str, Any]):
     """Build the plain model, compute its features (untimed) and time clip-by-clip float32 synthesis."""
     voc = entry.factory(LoadOptions(device=device, precision="fp32", params={**params, "remove_weight_norm": False}))
     with torch.inference_mode():
         features = voc.analyse(audio.to(voc.device)).clone()
     clips = [features[i:i + 1] for i in range(features.shape[0])]
-    seconds, out = _timed(lambda: torch.cat([voc.synthesise(c) for c in clips]), voc.device, repeats)
+    seconds, out = median_seconds(lambda: torch.cat([voc.synthesise(c) for c in clips]), voc.device, repeats)
     n_params = sum(p.numel() for p in voc.model.parameters()) if hasattr(voc, "model") else None
     return seconds, out, features, n_params
 
@@ -82,8 +63,8 @@ def _optimised_pass(entry, device: str, precision: str, features: torch.Tensor, 
         with torch.inference_mode():
             return voc.synthesise(features)
 
-    single_s, _ = _timed(one_by_one, voc.device, repeats)
-    batch_s, out = _timed(batched, voc.device, repeats)
+    single_s, _ = median_seconds(one_by_one, voc.device, repeats)
+    batch_s, out = median_seconds(batched, voc.device, repeats)
     return single_s, batch_s, out
 
 
