@@ -20,6 +20,7 @@ assessor rates every condition of an item), Holm across all pairs of a domain
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -112,10 +113,19 @@ class TestResults:
                    allow_partial)
 
     def screening(self) -> list[ScreeningResult]:
+        return list(self._screening)
+
+    @functools.cached_property
+    def _screening(self) -> list[ScreeningResult]:
+        # the ratings do not change once loaded: screened once, not by every statistic that needs the kept ones
         return screen(self.ratings, items_total=len(self.trial_domain), require_all=not self.allow_partial)
 
     def kept_ratings(self) -> list[dict[str, Any]]:
-        excluded = {s.listener for s in self.screening() if s.excluded}
+        return list(self._kept)
+
+    @functools.cached_property
+    def _kept(self) -> list[dict[str, Any]]:
+        excluded = {s.listener for s in self._screening if s.excluded}
         return [r for r in self.ratings if r["listener"] not in excluded]
 
     def domains(self) -> list[str]:
