@@ -1,4 +1,5 @@
-"""Headless Chromium checks of a written HTML report (Debian's chromium driven by Playwright)."""
+"""Headless Chromium for the browser tests (Debian's chromium driven by Playwright): where it is, how it is
+started, the skip when it is missing, and the checks of a written HTML report."""
 
 from __future__ import annotations
 

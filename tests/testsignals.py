@@ -51,3 +51,10 @@ def speech_like(seconds: float = 2.0, sr: int = 16000, f0: float = 140.0, seed: 
             x[c:d] = 0.3 * noise / np.max(np.abs(noise))
     x += 1e-3 * rng.standard_normal(n)  # a little background noise: no digital silence between syllables
     return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def noisy(x: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
+    """``x`` [T] plus white noise at ``snr_db`` dB SNR (seeded), float32."""
+    rng = np.random.default_rng(seed)
+    p = np.mean(x.astype(np.float64) ** 2) / 10 ** (snr_db / 10)
+    return (x + rng.standard_normal(x.size) * np.sqrt(p)).astype(np.float32)

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from numerics import assert_close_f32
+from testsignals import noisy
 
 pytest.importorskip("cdpam")
 torch = pytest.importorskip("torch")
@@ -18,12 +19,6 @@ from bench.perf.cdpam_speed import music_like, package_model  # noqa: E402
 from bench.registry import collect  # noqa: E402
 
 SR = 44100
-
-
-def noisy(x: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    p = np.mean(x.astype(np.float64) ** 2) / 10 ** (snr_db / 10)
-    return (x + rng.standard_normal(x.size) * np.sqrt(p)).astype(np.float32)
 
 
 def lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:

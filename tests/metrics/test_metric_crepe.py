@@ -20,16 +20,10 @@ from bench.errors import AudioError, NotApplicableError  # noqa: E402
 from bench.metrics import crepe  # noqa: E402
 from bench.metrics.registry import metric_registry  # noqa: E402
 from numerics import assert_close_f32  # noqa: E402
-from testsignals import SYLLABLE_F0, SYLLABLE_S, UNVOICED_S, VOICED_S, speech_like  # noqa: E402
+from testsignals import SYLLABLE_F0, SYLLABLE_S, UNVOICED_S, VOICED_S, noisy, speech_like  # noqa: E402
 
 SR = crepe.SAMPLE_RATE
 F0 = 140.0
-
-
-def noisy(x: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    p = np.mean(x.astype(np.float64) ** 2) / 10 ** (snr_db / 10)
-    return (x + rng.standard_normal(x.size) * np.sqrt(p)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

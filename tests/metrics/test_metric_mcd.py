@@ -10,7 +10,7 @@ import pytest
 from bench.errors import AudioError
 from bench.metrics.registry import metric_registry
 from numerics import assert_close_f32
-from testsignals import speech_like
+from testsignals import noisy, speech_like
 
 SR = 16000
 
@@ -18,12 +18,6 @@ SR = 16000
 @pytest.fixture(scope="module")
 def metric():
     return metric_registry().get("mcd").factory(device="cpu")
-
-
-def noisy(x: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    p = np.mean(x.astype(np.float64) ** 2) / 10 ** (snr_db / 10)
-    return (x + rng.standard_normal(x.size) * np.sqrt(p)).astype(np.float32)
 
 
 def test_identical_is_zero_and_gain_does_not_count(metric) -> None:

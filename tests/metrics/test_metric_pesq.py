@@ -11,15 +11,9 @@ pytest.importorskip("pesq")
 
 from bench.errors import AudioError, NotApplicableError  # noqa: E402
 from bench.metrics.registry import metric_registry  # noqa: E402
-from testsignals import speech_like  # noqa: E402
+from testsignals import noisy, speech_like  # noqa: E402
 
 SR = 22050  # not 16 kHz: the metric resamples its own copy
-
-
-def noisy(x: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    p = np.mean(x.astype(np.float64) ** 2) / 10 ** (snr_db / 10)
-    return (x + rng.standard_normal(x.size) * np.sqrt(p)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

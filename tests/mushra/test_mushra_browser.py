@@ -21,29 +21,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 from numerics import F64_EPS, assert_close_f32
+from reportcheck import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "mushra" / "static"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-]
 TEST_ID = "browser_e2e"
 TOKEN = "e2e-admin-token"
-
-
-def _require_browser() -> Any:
-    if not CHROMIUM.is_file():
-        pytest.skip("chromium not installed (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright not installed (pip install playwright; browsers come from apt, not `playwright install`)")
-    return sync_playwright
 
 
 # -- fixtures ---------------------------------------------------------------------------------------------------
@@ -109,7 +95,7 @@ def _write_test(test_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """mushra.app serving a fresh test folder on 127.0.0.1:<free port> (werkzeug, in a thread)."""
-    _require_browser()
+    require_browser()
     from werkzeug.serving import make_server
 
     from mushra.app import create_app
@@ -131,7 +117,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
-    sync_playwright = _require_browser()
+    sync_playwright = require_browser()
     with sync_playwright() as pw:
         yield pw
 
@@ -605,7 +591,7 @@ def _speech_like(seconds: float, sr: int, peak: float) -> np.ndarray:
 def small_server(tmp_path: Path) -> Iterator[Any]:
     """A factory: serve a make_test_dir test (with ``systems``) whose first page is a MUSHRA page with a quiet
     reference; returns the page URL. Servers are stopped at the end of the test."""
-    _require_browser()
+    require_browser()
     from werkzeug.serving import make_server
 
     from mushra.app import create_app
@@ -698,7 +684,7 @@ def test_waveform_is_drawn_normalised_to_its_peak(small_server: Any, browser: An
 
 def test_optional_label_is_not_repeated(browser: Any, tmp_path: Path) -> None:
     """A config label that already says "(optional)" is shown once (was "Comments (optional) (optional)")."""
-    _require_browser()
+    require_browser()
     from werkzeug.serving import make_server
 
     from mushra.app import create_app
