@@ -256,8 +256,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     extra = extra_tests = None
     if args.mushra:
-        extra = {"mushra": _mushra_column(args.mushra)}
-        extra_tests = {"mushra": _mushra_marks(args.mushra)}
+        column, marks = _mushra(args.mushra)
+        extra, extra_tests = {"mushra": column}, {"mushra": marks}
     with ResultsStore.open_readonly(args.run) as store:
         tables = build_tables(store, rtf=args.rtf, extra=extra, extra_directions={"mushra": "higher"},
                               extra_tests=extra_tests)
@@ -297,34 +297,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mushra_column(name: str) -> dict:
-    """MUSHRA means of a listening test as a table column: {(domain, vocoder): Summary}."""
+def _mushra(name: str) -> tuple[dict, dict]:
+    """A listening test as the tables' MUSHRA column, loaded and screened once: its means ({(domain, vocoder):
+    Summary}) and its marks (per domain, the best system under test and the others' comparisons with it,
+    Wilcoxon on per-assessor means, Holm across them)."""
     import math
 
     from bench.results.stats import Summary
-    from mushra.analysis import condition_summary
+    from bench.results.tables import Tested
+    from mushra.analysis import TestResults
 
     test_dir = _mushra_dir(name)
-    rows = condition_summary(test_dir)
+    res = TestResults.load(test_dir)
+    rows = res.summary()
     if not rows:
-        from mushra.analysis import TestResults
-
-        screening = TestResults.load(test_dir).screening()
+        screening = res.screening()
         if screening:
             raise BenchError(f"{test_dir}: all {len(screening)} listeners were excluded by BS.1534-3 post-screening "
                              f"(see `bench mushra analyze {test_dir}`)")
         raise BenchError(f"{test_dir}: no ratings stored yet")
-    return {(r["domain"], r["condition"]): Summary(r["mean"], r["ci95"], r["n_ratings"], math.nan) for r in rows}
-
-
-def _mushra_marks(name: str) -> dict:
-    """The MUSHRA column's marks: per domain, the best system under test and the others' comparisons with it
-    (Wilcoxon on per-assessor means, Holm across them)."""
-    from bench.results.tables import Tested
-    from mushra.analysis import TestResults
-
-    res = TestResults.load(_mushra_dir(name))
-    out = {}
+    column = {(r["domain"], r["condition"]): Summary(r["mean"], r["ci95"], r["n_ratings"], math.nan) for r in rows}
+    marks = {}
     for domain in res.domains():
         found = res.compare_with_best(domain)
         if found is not None:
@@ -336,9 +329,9 @@ def _mushra_marks(name: str) -> dict:
                         f"column's {len(comps)} comparison{'s' if len(comps) != 1 else ''} with the best)")
             else:  # one system under test: nothing to compare it with
                 rule = "bold: the only system under test (nothing to test)"
-            out[domain] = Tested(best, comps, len(comps), f"mean ± 95% CI over all ratings; {rule}; hidden reference "
-                                                          f"and anchors never bold")
-    return out
+            marks[domain] = Tested(best, comps, len(comps), f"mean ± 95% CI over all ratings; {rule}; hidden "
+                                                            f"reference and anchors never bold")
+    return column, marks
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -361,7 +354,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     test_dir, column, marks = (_mushra_dir(args.mushra), None, None) if args.mushra else (None, None, None)
     if test_dir is not None:
         try:
-            column, marks = _mushra_column(str(test_dir)), _mushra_marks(str(test_dir))
+            column, marks = _mushra(str(test_dir))
         except BenchError as err:  # no kept ratings: the report says why in its listener section
             print(f"bench: warning: no MUSHRA column: {_one_line(err)}", file=sys.stderr)
     path = write_report(Path(args.run), Path(args.out) if args.out else None, mushra=test_dir, mushra_column=column,
