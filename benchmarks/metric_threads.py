@@ -2,7 +2,8 @@
 
 Scores two degraded versions (added noise, -3 dB) of a synthetic music-like clip with each metric, with 1 thread,
 with each count in ``--threads``, and with 1 thread again, and prints the values (repr, every digit), whether
-they are identical, and the wall seconds of each scoring (reference prepared and both versions scored). This is why bench.execution computes every metric unit with one thread
+they are identical, and the wall seconds of each scoring (reference prepared and both versions scored). The
+differences are why bench.execution computes every metric unit with one thread
 (bench.execution.worker.METRIC_THREADS): otherwise the stored values would depend on --jobs and on the machine.
 
 Usage: python benchmarks/metric_threads.py [--seconds 3] [--threads 2,4] [--metrics mrstft,mrmel,cdpam]
